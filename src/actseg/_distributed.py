@@ -1,0 +1,43 @@
+"""torch.distributed helpers for the metric accumulators (gather per-video records, keyed by video id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def world_size() -> int:
+    """Number of ranks when ``torch.distributed`` is initialised, else 1."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """``[obj_rank0, obj_rank1, ...]`` on every rank, or ``[obj]`` without an initialised process group."""
+    if world_size() == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
+
+
+def first_occurrences(ids: list[Any]) -> list[int]:
+    """Positions to keep so that each non-``None`` id counts once (its first occurrence).
+
+    ``DistributedSampler`` pads the last batch by repeating samples; keying records by video id and
+    keeping the first copy makes a multi-rank evaluation equal to the single-process one. ``None``
+    (an anonymous record) is never treated as a duplicate.
+    """
+    seen: set[Any] = set()
+    keep = []
+    for i, vid in enumerate(ids):
+        if vid is None:
+            keep.append(i)
+        elif vid not in seen:
+            seen.add(vid)
+            keep.append(i)
+    return keep

@@ -1,0 +1,316 @@
+"""Readers and writers for the file formats of temporal action segmentation.
+
+The MS-TCN folder layout, read by ms-tcn, MS-TCN2, ASFormer, ASRF, C2F-TCN, DiffAct and FACT::
+
+    data/<dataset>/mapping.txt                   "<id> <name>" per line, ids 0..C-1
+    data/<dataset>/groundTruth/<video>.txt       one class NAME per frame and line, trailing newline
+    data/<dataset>/splits/test.split<k>.bundle   one "<video>.txt" per line
+    data/<dataset>/features/<video>.npy          float (D, T), channels first (not read here)
+    results/<dataset>/split_<k>/<video>          prediction: line 1 "### Frame level recognition: ###",
+                                                 line 2 the T class names separated by spaces
+
+Frame labels are converted to int64 class ids (shape ``(T,)``) through the mapping, so they can be
+passed straight to :mod:`actseg.metrics`.
+
+Differences from the official readers (all deliberate, all documented per function):
+
+* The official scripts split a file on ``"\\n"`` and drop the last element, so a ground-truth file or
+  bundle without a trailing newline silently loses its last frame or video; here every line is kept.
+* Lines are stripped of surrounding whitespace (``"\\r\\n"`` files read the same as ``"\\n"`` files).
+* An unknown class name, an empty file or a malformed mapping raises a ``ValueError`` naming the
+  file, the line or frame and the offending text, instead of a ``KeyError`` or a silent mismatch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from ._checks import label_array
+
+__all__ = ["background_ids", "read_label_file", "read_mapping", "read_split", "write_label_file"]
+
+_Path = Union[str, os.PathLike]
+
+_PREDICTION_HEADER = "### Frame level recognition: ###"
+_LAYOUTS = ("prediction", "ground_truth")
+
+
+def read_mapping(path: _Path) -> dict[str, int]:
+    """Read an MS-TCN ``mapping.txt`` (one ``"<id> <name>"`` per line) into a name -> id dict.
+
+    Blank lines are skipped; the dict keeps the order of the file.
+
+    Args:
+        path: the mapping file.
+
+    Returns:
+        ``{name: id}`` with ``C`` entries, ids as Python ints.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a line is not exactly two whitespace-separated tokens, an id is not a
+            non-negative integer, a name or an id appears twice, or the file has no entries; the
+            message names the file and the line number.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "mapping.txt"
+        >>> _ = f.write_text("0 background\\n1 take\\n")
+        >>> read_mapping(f)
+        {'background': 0, 'take': 1}
+    """
+    text = _read_text(path, "mapping")
+    mapping: dict[str, int] = {}
+    line_of_id: dict[int, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        name, class_id = _parse_mapping_line(tokens, path, number, line)
+        if name in mapping:
+            first = line_of_id[mapping[name]]
+            raise ValueError(f"{path}: line {number}: duplicate class name {name!r} (first on line {first})")
+        if class_id in line_of_id:
+            raise ValueError(
+                f"{path}: line {number}: duplicate class id {class_id} (first on line {line_of_id[class_id]})"
+            )
+        mapping[name] = class_id
+        line_of_id[class_id] = number
+    if not mapping:
+        raise ValueError(f"{path}: expected at least one '<id> <name>' line, got an empty mapping file")
+    return mapping
+
+
+def read_label_file(path: _Path, mapping: Mapping[str, int]) -> np.ndarray:
+    """Read the frame labels of one video, in either MS-TCN layout, as class ids.
+
+    Two layouts are recognised from the first line:
+
+    * ground truth (``groundTruth/<video>.txt``): one class name per line;
+    * prediction (as ms-tcn's ``predict`` writes it): first line ``### Frame level recognition: ###``,
+      then the names separated by spaces. Names spread over several lines after the header (as
+      some forks write them) are all read.
+
+    Unlike the official readers, which split on ``"\\n"`` and drop the last element (so a file
+    without a trailing newline loses its last frame there), every frame is kept. Surrounding
+    whitespace of each line is ignored, as are blank lines at the end of a ground-truth file; a
+    blank line between two names is reported as the unknown label ``''``.
+
+    Args:
+        path: the label file.
+        mapping: ``{name: id}``, e.g. from :func:`read_mapping`.
+
+    Returns:
+        ``(T,)`` int64 class ids, one per frame.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file holds no frame label, or a name is not in ``mapping`` (the message
+            names the file, the 0-based frame index and the label).
+        TypeError: ``mapping`` is not a mapping.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "video.txt"
+        >>> _ = f.write_text("bg\\nbg\\ntake")  # no trailing newline: all 3 frames are kept
+        >>> read_label_file(f, {"bg": 0, "take": 1}).tolist()
+        [0, 0, 1]
+    """
+    _check_mapping(mapping)
+    text = _read_text(path, "label file")
+    lines = text.splitlines()
+    if lines and lines[0].strip() == _PREDICTION_HEADER:
+        names = " ".join(lines[1:]).split()
+    else:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        names = np.char.strip(np.asarray(lines, dtype=str))
+    if not len(names):
+        raise ValueError(f"{path}: expected at least one frame label, got an empty label file")
+    return _names_to_ids(np.asarray(names, dtype=str), mapping, path)
+
+
+def write_label_file(
+    path: _Path, labels: Any, mapping: Mapping[str, int], *, layout: str = "prediction"
+) -> None:
+    """Write the frame labels of one video as class names, in an MS-TCN layout.
+
+    ``layout="prediction"`` writes exactly what ms-tcn's ``predict`` writes: the line
+    ``### Frame level recognition: ###``, then the names separated by single spaces (no trailing
+    newline). ``layout="ground_truth"`` writes one name per line with a trailing newline, like the
+    ``groundTruth/<video>.txt`` files. Parent folders are created. :func:`read_label_file` reads
+    both back unchanged.
+
+    Args:
+        path: the file to (over)write.
+        labels: ``(T,)`` integer class ids (numpy array, tensor or sequence), ``T >= 1``.
+        mapping: ``{name: id}``; every id in ``labels`` must be one of its values, once.
+        layout: ``"prediction"`` or ``"ground_truth"``.
+
+    Raises:
+        ValueError: ``labels`` is empty, not 1-D or holds an id missing from ``mapping``; ``mapping``
+            gives one id to two names; ``layout`` is unknown.
+        TypeError: ``labels`` is not an integer array, or ``mapping`` is not a mapping.
+    """
+    if layout not in _LAYOUTS:
+        raise ValueError(f"layout: expected one of {', '.join(map(repr, _LAYOUTS))}, got {layout!r}")
+    ids = label_array(labels, "labels")
+    names = _ids_to_names(ids, mapping)
+    if layout == "prediction":
+        text = _PREDICTION_HEADER + "\n" + " ".join(names)
+    else:
+        text = "\n".join(names) + "\n"
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+def background_ids(mapping: Mapping[str, int], names: str | Iterable[str]) -> tuple[int, ...]:
+    """Class ids of the background class names, for the ``background=`` argument of the metrics.
+
+    Args:
+        mapping: ``{name: id}``, e.g. from :func:`read_mapping`.
+        names: background class names (a single string is one name), e.g. ``["SIL"]`` (Breakfast),
+            ``["action_start", "action_end"]`` (50Salads), ``["background"]`` (GTEA).
+
+    Returns:
+        The ids in the order of ``names``, each once; ``()`` for no names.
+
+    Raises:
+        ValueError: a name is not in ``mapping`` (the message lists the known names).
+        TypeError: ``mapping`` is not a mapping or a name is not a string.
+
+    Example:
+        >>> background_ids({"SIL": 0, "pour_milk": 1}, ["SIL"])
+        (0,)
+    """
+    _check_mapping(mapping)
+    wanted = [names] if isinstance(names, str) else list(names)
+    ids: dict[int, None] = {}
+    for name in wanted:
+        if not isinstance(name, str):
+            raise TypeError(f"names: expected class names as strings, got {type(name).__name__} {name!r}")
+        if name not in mapping:
+            raise ValueError(f"names: unknown background class {name!r}; known names: {_known(mapping)}")
+        ids[int(mapping[name])] = None
+    return tuple(ids)
+
+
+def read_split(path: _Path) -> list[str]:
+    """Read an MS-TCN split file (``splits/*.bundle``, one ``"<video>.txt"`` per line).
+
+    Blank lines are skipped and a trailing ``.txt`` is removed (names without it are kept as they
+    are). Unlike the official readers, the last video is kept even without a trailing newline.
+
+    Args:
+        path: the ``.bundle`` file.
+
+    Returns:
+        The video names in file order, without extension.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the file lists no video or one video twice (the message names the file and line).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "test.split1.bundle"
+        >>> _ = f.write_text("rgb-01-1.txt\\nrgb-02-1.txt\\n")
+        >>> read_split(f)
+        ['rgb-01-1', 'rgb-02-1']
+    """
+    text = _read_text(path, "split")
+    videos: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.strip()
+        if not entry:
+            continue
+        video = entry[: -len(".txt")] if entry.endswith(".txt") else entry
+        if video in videos:
+            first = videos[video]
+            raise ValueError(f"{path}: line {number}: duplicate video {entry!r} (first on line {first})")
+        videos[video] = number
+    if not videos:
+        raise ValueError(f"{path}: expected at least one '<video>.txt' line, got an empty split file")
+    return list(videos)
+
+
+def _read_text(path: _Path, what: str) -> str:
+    """The whole text of ``path`` (UTF-8); FileNotFoundError/ValueError naming the file."""
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"{what}: no such file: {path}")
+    if not file.is_file():
+        raise ValueError(f"{what}: expected a file, got a directory or special file: {path}")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+    raise ValueError(f"{path}: expected UTF-8 text, got undecodable bytes at offset {offset}")
+
+
+def _parse_mapping_line(tokens: list[str], path: _Path, number: int, line: str) -> tuple[str, int]:
+    """``(name, id)`` of one non-blank mapping line; ValueError naming file and line otherwise."""
+    if len(tokens) != 2:
+        raise ValueError(
+            f"{path}: line {number}: expected '<id> <name>' (2 whitespace-separated tokens), "
+            f"got {len(tokens)} tokens: {line.strip()!r}"
+        )
+    id_text, name = tokens
+    if not (id_text.isascii() and id_text.isdigit()):
+        raise ValueError(f"{path}: line {number}: expected a non-negative integer id, got {id_text!r}")
+    return name, int(id_text)
+
+
+def _check_mapping(mapping: Any) -> None:
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"mapping: expected a dict of class name -> id, got {type(mapping).__name__}")
+
+
+def _known(mapping: Mapping[str, int], limit: int = 30) -> str:
+    """The mapping's names for an error message, at most ``limit`` of them."""
+    names = [repr(name) for name in list(mapping)[:limit]]
+    rest = len(mapping) - len(names)
+    return ", ".join(names) + (f", ... ({rest} more)" if rest > 0 else "")
+
+
+def _names_to_ids(names: np.ndarray, mapping: Mapping[str, int], path: _Path) -> np.ndarray:
+    """Vectorised name -> id lookup of ``(T,)`` names: a dict lookup per unique name only."""
+    unique, inverse = np.unique(names, return_inverse=True)
+    unique_ids = np.array([mapping.get(str(name), -1) for name in unique], dtype=np.int64)
+    unknown = np.flatnonzero(unique_ids < 0)
+    if unknown.size:
+        frames = np.flatnonzero(np.isin(inverse.reshape(-1), unknown))
+        frame = int(frames[0])
+        raise ValueError(
+            f"{path}: frame {frame}: unknown label {str(names[frame])!r} "
+            f"(not in the mapping; known labels: {_known(mapping)})"
+        )
+    return unique_ids[inverse.reshape(-1)]
+
+
+def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
+    """Vectorised id -> name lookup of ``(T,)`` ids; ValueError for ids missing from ``mapping``."""
+    _check_mapping(mapping)
+    name_of: dict[int, str] = {}
+    for name, class_id in mapping.items():
+        key = int(class_id)
+        if key in name_of:
+            raise ValueError(
+                f"mapping: expected one name per id, got id {key} for both {name_of[key]!r} and {name!r}"
+            )
+        name_of[key] = name
+    unique, inverse = np.unique(ids, return_inverse=True)
+    missing = [int(i) for i in unique if int(i) not in name_of]
+    if missing:
+        frame = int(np.flatnonzero(ids == missing[0])[0])
+        raise ValueError(
+            f"labels: id {missing[0]} at frame {frame} is not in the mapping (known ids: {sorted(name_of)})"
+        )
+    table = np.array([name_of[int(i)] for i in unique], dtype=object)
+    return table[inverse.reshape(-1)].tolist()
