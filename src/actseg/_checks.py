@@ -25,7 +25,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
 
 
 def shape_str(shape: Iterable[int]) -> str:
-    return "(" + ", ".join(str(int(s)) for s in shape) + ")"
+    return str(tuple(int(s) for s in shape))
 
 
 def integer_array(x: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
