@@ -398,7 +398,8 @@ class SegmentationMetrics:
         if single and (isinstance(video_ids, (str, int)) or not isinstance(video_ids, Sequence)):
             return [video_ids]
         if isinstance(video_ids, str) or not isinstance(video_ids, Sequence):
-            raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {type(video_ids).__name__}")
+            kind = type(video_ids).__name__
+            raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {kind}")
         if len(video_ids) != batch:
             raise ValueError(f"video_ids: expected {batch} ids (one per batch element), got {len(video_ids)}")
         return list(video_ids)

@@ -1,0 +1,251 @@
+"""Tests of actseg.io: the MS-TCN folder formats (mapping, label files, splits)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from actseg.io import background_ids, read_label_file, read_mapping, read_split, write_label_file
+
+HEADER = "### Frame level recognition: ###"
+MAPPING = {"background": 0, "take": 1, "pour": 2, "stir": 3}
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- mapping
+
+
+def test_read_mapping_keeps_file_order_and_skips_blank_lines(tmp_path):
+    path = _write(tmp_path / "mapping.txt", "2 stir\n\n0 background\r\n1 take\n   \n")
+    mapping = read_mapping(path)
+    assert mapping == {"stir": 2, "background": 0, "take": 1}
+    assert list(mapping) == ["stir", "background", "take"]
+    assert all(type(v) is int for v in mapping.values())
+
+
+def test_read_mapping_accepts_str_path_and_tabs(tmp_path):
+    path = _write(tmp_path / "mapping.txt", "0\tSIL\n1   pour_milk")  # no trailing newline
+    assert read_mapping(str(path)) == {"SIL": 0, "pour_milk": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("0 background\n1 take cup\n", "line 2"),  # three tokens
+        ("0 background\n1\n", "line 2"),  # one token
+        ("0 background\nx take\n", "non-negative integer id, got 'x'"),
+        ("0 background\n-1 take\n", "non-negative integer id, got '-1'"),
+        ("0 background\n1 take\n2 take\n", "duplicate class name 'take' (first on line 2)"),
+        ("0 background\n1 take\n1 pour\n", "duplicate class id 1 (first on line 2)"),
+        ("\n\n", "empty mapping file"),
+    ],
+)
+def test_read_mapping_errors_name_file_and_line(tmp_path, text, fragment):
+    path = _write(tmp_path / "mapping.txt", text)
+    with pytest.raises(ValueError, match=r"mapping\.txt") as info:
+        read_mapping(path)
+    assert fragment in str(info.value)
+
+
+def test_read_mapping_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.txt"):
+        read_mapping(tmp_path / "nope.txt")
+
+
+def test_read_mapping_directory_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="expected a file"):
+        read_mapping(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------- label files
+
+
+@pytest.mark.parametrize("layout", ["prediction", "ground_truth"])
+def test_write_read_round_trip(tmp_path, layout):
+    labels = np.array([0, 0, 1, 1, 1, 3, 2, 2, 0], dtype=np.int64)
+    path = tmp_path / "nested" / "dir" / "video_01"
+    write_label_file(path, labels, MAPPING, layout=layout)
+    back = read_label_file(path, MAPPING)
+    assert back.dtype == np.int64
+    assert back.shape == labels.shape
+    np.testing.assert_array_equal(back, labels)
+
+
+def test_prediction_layout_is_byte_identical_to_ms_tcn(tmp_path):
+    path = tmp_path / "video"
+    write_label_file(path, [1, 1, 0, 2], MAPPING)
+    assert path.read_text() == f"{HEADER}\ntake take background pour"
+
+
+def test_ground_truth_layout_has_one_name_per_line_and_trailing_newline(tmp_path):
+    path = tmp_path / "video.txt"
+    write_label_file(path, np.array([3, 0]), MAPPING, layout="ground_truth")
+    assert path.read_text() == "stir\nbackground\n"
+
+
+def test_write_accepts_tensor_and_list(tmp_path):
+    write_label_file(tmp_path / "a", torch.tensor([2, 1, 1]), MAPPING)
+    write_label_file(tmp_path / "b", [2, 1, 1], MAPPING)
+    assert (tmp_path / "a").read_text() == (tmp_path / "b").read_text()
+    np.testing.assert_array_equal(read_label_file(tmp_path / "a", MAPPING), [2, 1, 1])
+
+
+def test_read_ground_truth_without_trailing_newline_keeps_last_frame(tmp_path):
+    path = _write(tmp_path / "video.txt", "background\ntake\nstir")
+    np.testing.assert_array_equal(read_label_file(path, MAPPING), [0, 1, 3])
+    # what the official readers would keep (split on "\n", drop the last element): one frame less
+    assert len(path.read_text().split("\n")[0:-1]) == 2
+
+
+def test_read_ground_truth_ignores_crlf_whitespace_and_trailing_blank_lines(tmp_path):
+    path = _write(tmp_path / "video.txt", "background\r\n take \r\npour\n\n\n")
+    np.testing.assert_array_equal(read_label_file(path, MAPPING), [0, 1, 2])
+
+
+def test_read_prediction_with_trailing_newline_and_multiline_names(tmp_path):
+    one_line = _write(tmp_path / "one", f"{HEADER}\ntake take pour \n")
+    several = _write(tmp_path / "several", f"{HEADER}\ntake\ntake\npour\n")
+    np.testing.assert_array_equal(read_label_file(one_line, MAPPING), [1, 1, 2])
+    np.testing.assert_array_equal(read_label_file(several, MAPPING), [1, 1, 2])
+
+
+def test_unknown_label_names_file_frame_and_label(tmp_path):
+    path = _write(tmp_path / "video.txt", "background\ntake\njump\ntake\njump\n")
+    with pytest.raises(ValueError, match=r"video\.txt: frame 2: unknown label 'jump'"):
+        read_label_file(path, MAPPING)
+
+
+def test_unknown_label_in_prediction_layout(tmp_path):
+    path = _write(tmp_path / "video", f"{HEADER}\ntake take Take")
+    with pytest.raises(ValueError, match=r"video: frame 2: unknown label 'Take'"):
+        read_label_file(path, MAPPING)
+
+
+def test_blank_line_inside_ground_truth_is_an_unknown_label(tmp_path):
+    path = _write(tmp_path / "video.txt", "take\n\ntake\n")
+    with pytest.raises(ValueError, match=r"frame 1: unknown label ''"):
+        read_label_file(path, MAPPING)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", f"{HEADER}\n", f"{HEADER}\n  \n"])
+def test_empty_label_file_is_an_error(tmp_path, text):
+    path = _write(tmp_path / "video.txt", text)
+    with pytest.raises(ValueError, match=r"video\.txt: expected at least one frame label"):
+        read_label_file(path, MAPPING)
+
+
+def test_read_label_file_missing_file_and_bad_mapping(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"missing\.txt"):
+        read_label_file(tmp_path / "missing.txt", MAPPING)
+    path = _write(tmp_path / "video.txt", "take\n")
+    with pytest.raises(TypeError, match="mapping"):
+        read_label_file(path, [("take", 1)])
+
+
+def test_read_label_file_rejects_binary_file(tmp_path):
+    path = tmp_path / "video.txt"
+    path.write_bytes(b"take\n\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"video\.txt: expected UTF-8"):
+        read_label_file(path, MAPPING)
+
+
+def test_long_file_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(rng.integers(0, 4, size=500), rng.integers(1, 60, size=500))
+    write_label_file(tmp_path / "long.txt", labels, MAPPING, layout="ground_truth")
+    np.testing.assert_array_equal(read_label_file(tmp_path / "long.txt", MAPPING), labels)
+
+
+@pytest.mark.parametrize(
+    ("labels", "error", "fragment"),
+    [
+        ([0, 7, 1], ValueError, "id 7 at frame 1 is not in the mapping"),
+        ([], ValueError, "labels"),
+        ([[0, 1]], ValueError, "1-D"),
+        ([0.0, 1.0], TypeError, "integer dtype"),
+        ([0, -1], ValueError, "labels"),
+    ],
+)
+def test_write_label_file_bad_labels(tmp_path, labels, error, fragment):
+    with pytest.raises(error, match="labels") as info:
+        write_label_file(tmp_path / "video", np.asarray(labels) if labels else labels, MAPPING)
+    assert fragment in str(info.value)
+    assert not (tmp_path / "video").exists()
+
+
+def test_write_label_file_bad_layout_and_mapping(tmp_path):
+    with pytest.raises(ValueError, match="layout: expected one of 'prediction', 'ground_truth', got 'gt'"):
+        write_label_file(tmp_path / "video", [0], MAPPING, layout="gt")
+    with pytest.raises(ValueError, match="one name per id"):
+        write_label_file(tmp_path / "video", [0], {"a": 0, "b": 0})
+
+
+# ------------------------------------------------------------------------------------ background_ids
+
+
+def test_background_ids():
+    assert background_ids(MAPPING, ["background"]) == (0,)
+    assert background_ids(MAPPING, ["stir", "take", "stir"]) == (3, 1)
+    assert background_ids(MAPPING, "pour") == (2,)
+    assert background_ids(MAPPING, []) == ()
+
+
+def test_background_ids_unknown_name_lists_known_names():
+    with pytest.raises(ValueError, match="unknown background class 'SIL'") as info:
+        background_ids(MAPPING, ["SIL"])
+    for name in MAPPING:
+        assert repr(name) in str(info.value)
+
+
+def test_background_ids_type_errors():
+    with pytest.raises(TypeError, match="names"):
+        background_ids(MAPPING, [0])
+    with pytest.raises(TypeError, match="mapping"):
+        background_ids(["background"], ["background"])
+
+
+# ---------------------------------------------------------------------------------------- read_split
+
+
+def test_read_split(tmp_path):
+    path = _write(tmp_path / "test.split1.bundle", "rgb-01-1.txt\n\nrgb-02-1.txt\r\nP03_cam01_P03_tea\n")
+    assert read_split(path) == ["rgb-01-1", "rgb-02-1", "P03_cam01_P03_tea"]
+
+
+def test_read_split_without_trailing_newline_keeps_last_video(tmp_path):
+    path = _write(tmp_path / "s.bundle", "a.txt\nb.txt")
+    assert read_split(path) == ["a", "b"]
+
+
+def test_read_split_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"s\.bundle: line 3: duplicate video 'a.txt' \(first on line 1\)"):
+        read_split(_write(tmp_path / "s.bundle", "a.txt\nb.txt\na.txt\n"))
+    with pytest.raises(ValueError, match=r"e\.bundle: expected at least one"):
+        read_split(_write(tmp_path / "e.bundle", "\n"))
+    with pytest.raises(FileNotFoundError, match=r"x\.bundle"):
+        read_split(tmp_path / "x.bundle")
+
+
+# ------------------------------------------------------------------------------------ shipped example
+
+
+def test_shipped_example_is_consistent():
+    root = Path(__file__).resolve().parents[1] / "examples" / "data" / "basicmotions"
+    mapping = read_mapping(root / "mapping.txt")
+    assert mapping == {"Standing": 0, "Running": 1, "Walking": 2, "Badminton": 3}
+    videos = read_split(root / "splits" / "test.split1.bundle")
+    assert len(videos) == 8
+    for video in videos:
+        target = read_label_file(root / "groundTruth" / f"{video}.txt", mapping)
+        pred = read_label_file(root / "predictions" / video, mapping)
+        assert target.shape == pred.shape
+        assert 400 <= target.shape[0] <= 600 and target.shape[0] % 100 == 0
+        # ground truth is constant within each 100-frame recording
+        assert (np.diff(target.reshape(-1, 100), axis=1) == 0).all()
