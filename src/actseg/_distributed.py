@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
 def world_size() -> int:
     """Number of ranks when ``torch.distributed`` is initialised, else 1."""
+    if "torch.distributed" not in sys.modules:  # never imported, so never initialised: skip the import cost
+        return 1
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
