@@ -1,0 +1,33 @@
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion.
+
+Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
+``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
+what it gives alone, and outputs are 0 at padded frames. Official checkpoints load through
+``actseg.io.convert_state_dict``.
+"""
+
+from ._asformer import ASFormer, ASFormerBlock
+from ._attention import WINDOWS, WindowedAttention
+from ._tcn import (
+    MSTCN,
+    DilatedResidualLayer,
+    DualDilatedLayer,
+    FusionMSTCNPlusPlus,
+    MSTCNPlusPlus,
+    PredictionGenerationStage,
+    SingleStageTCN,
+)
+
+__all__ = [
+    "MSTCN",
+    "WINDOWS",
+    "ASFormer",
+    "ASFormerBlock",
+    "DilatedResidualLayer",
+    "DualDilatedLayer",
+    "FusionMSTCNPlusPlus",
+    "MSTCNPlusPlus",
+    "PredictionGenerationStage",
+    "SingleStageTCN",
+    "WindowedAttention",
+]

@@ -1,0 +1,141 @@
+"""ASFormer: an encoder and decoders of windowed-attention blocks (Yi, Wen & Jiang, BMVC 2021).
+
+Official code: ChinaYi/ASFormer@e1bbe4f ``model.py`` (``MyTransformer``, ``Encoder``, ``Decoder``,
+``AttModule``). Load its checkpoints with ``actseg.io.convert_state_dict(sd, "asformer")``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._attention import WindowedAttention
+from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm
+
+__all__ = ["ASFormer", "ASFormerBlock"]
+
+
+class ASFormerBlock(nn.Module):
+    """One ASFormer layer (``AttModule``; Yi et al., BMVC 2021, §3.1–3.2, Fig. 2).
+
+    .. math::
+        h = \\mathrm{ReLU}(W_{ff} *_d x),\\quad
+        h \\leftarrow \\alpha\\,\\mathrm{Att}(\\mathrm{IN}(h), v) + h,\\quad
+        y = \\bigl(x + \\mathrm{Dropout}(W_{1\\times1} * h)\\bigr) \\odot m
+
+    ``W_ff`` is a kernel-3 convolution with dilation ``d = block_size``; ``IN`` instance normalisation
+    over valid frames (no affine); ``Att`` a :class:`WindowedAttention` with block size ``d`` whose
+    values come from ``IN(h)`` in the encoder and from the given ``value`` features in a decoder.
+
+    Shape:
+        ``x`` ``(B, C, T)``, ``m`` ``(B, 1, T)`` float mask or ``None``, ``value`` ``(B, C, T)`` or ``None``.
+    """
+
+    def __init__(self, channels: int, dilation: int, qk_reduction: int = 2, v_reduction: int = 2,
+                 window: str = "block_halo", alpha: float = 1.0, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.channels = channels
+        self.alpha = float(alpha)
+        self.feed_forward = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.attention = WindowedAttention(channels, channels, qk_reduction, v_reduction, dilation, window)
+        self.conv_1x1 = nn.Conv1d(channels, channels, 1)
+        self.dropout = Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, value: Tensor | None = None) -> Tensor:
+        check_input(x, self.channels)
+        if value is not None:
+            check_input(value, self.channels, "value")
+        return self._forward(x, float_mask(mask, x), value)
+
+    def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
+        h = F.relu(self.feed_forward(x))
+        normed = masked_instance_norm(h, m)
+        h = self.alpha * self.attention._forward(normed, m, normed if value is None else value) + h
+        return apply_mask(x + self.dropout(self.conv_1x1(h)), m)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha:.6g}"
+
+
+class _ASFormerStage(nn.Module):
+    """Encoder (``value_from_input=True``) or decoder: 1×1 in, ``L`` blocks with dilation ``2^l``, 1×1 out."""
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers: int, num_channels: int, qk_reduction: int,
+                 v_reduction: int, window: str, alpha: float) -> None:
+        super().__init__()
+        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
+        self.layers = nn.ModuleList(
+            ASFormerBlock(num_channels, 2**i, qk_reduction, v_reduction, window, alpha) for i in range(num_layers)
+        )
+        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
+
+    def forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor]:
+        h = apply_mask(self.conv_in(x), m)
+        for layer in self.layers:
+            h = layer._forward(h, m, value)
+        return apply_mask(self.conv_out(h), m), h
+
+
+class ASFormer(nn.Module):
+    """ASFormer (Yi, Wen & Jiang, BMVC 2021): an encoder and ``D`` decoders of :class:`ASFormerBlock` layers.
+
+    The encoder maps features to logits ``y_0``; decoder ``s`` refines ``softmax(y_s) ⊙ m`` with its own
+    queries/keys and values taken from the previous stage's features (cross-attention), with attention
+    weight ``α_s = exp(−3s)`` (§3.2). Layer ``l`` of every stage uses windows of ``2^l`` frames.
+    ``channel_dropout`` zeroes whole input channels during training (the reference's ``Dropout2d``).
+
+    Checkpoint keys: ``encoder.{conv_in,layers.{l}.*,conv_out}``, ``decoders.{s}.*``; every block has
+    ``feed_forward``, ``attention.{query_conv,key_conv,value_conv,conv_out}``, ``conv_1x1``.
+
+    Args:
+        in_channels: input feature channels ``D`` (2048 for I3D).
+        num_classes: ``K``.
+        num_layers: blocks per stage (10).
+        num_channels: feature channels ``F`` (64).
+        num_decoders: ``D`` decoders (3).
+        qk_reduction, v_reduction: channel reductions ``r1``, ``r2`` of the attention (2, 2).
+        window: attention window, see :class:`WindowedAttention` (``"block_halo"`` = the released checkpoints).
+        channel_dropout: probability of dropping an input channel (0.3; 0.5 for GTEA in the paper).
+
+    Shape:
+        ``x`` ``(B, D, T)``, ``mask`` ``(B, T)`` bool → logits of every stage ``(1 + num_decoders, B, K, T)``,
+        zero at padded frames; a padded batch gives every element what it gives alone.
+
+    Example:
+        >>> model = ASFormer(2048, 19).eval()
+        >>> model(torch.randn(2, 2048, 300), torch.ones(2, 300, dtype=torch.bool)).shape
+        torch.Size([4, 2, 19, 300])
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers: int = 10, num_channels: int = 64,
+                 num_decoders: int = 3, qk_reduction: int = 2, v_reduction: int = 2, window: str = "block_halo",
+                 channel_dropout: float = 0.3) -> None:
+        super().__init__()
+        for name, val in (("in_channels", in_channels), ("num_classes", num_classes), ("num_layers", num_layers),
+                          ("num_channels", num_channels)):
+            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {val!r}")
+        if isinstance(num_decoders, bool) or not isinstance(num_decoders, int) or num_decoders < 0:
+            raise ValueError(f"num_decoders: expected a non-negative integer, got {num_decoders!r}")
+        if not 0.0 <= float(channel_dropout) < 1.0:
+            raise ValueError(f"channel_dropout: expected a probability in [0, 1), got {channel_dropout!r}")
+        self.in_channels = in_channels
+        self.channel_dropout = nn.Dropout1d(channel_dropout)
+        common = (num_layers, num_channels, qk_reduction, v_reduction, window)
+        self.encoder = _ASFormerStage(in_channels, num_classes, *common, alpha=1.0)
+        self.decoders = nn.ModuleList(
+            _ASFormerStage(num_classes, num_classes, *common, alpha=math.exp(-3 * s)) for s in range(num_decoders)
+        )
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        m = float_mask(mask, x)
+        logits, features = self.encoder(self.channel_dropout(x), m, None)
+        outputs = [logits]
+        for decoder in self.decoders:
+            logits, features = decoder(apply_mask(F.softmax(logits, dim=1), m), m, features)
+            outputs.append(logits)
+        return torch.stack(outputs)

@@ -1,0 +1,75 @@
+"""Argument checks and mask helpers shared by the layers (layout (B, C, T), mask (B, T) bool)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .._checks import shape_str
+
+
+def check_input(x: Tensor, channels: int, name: str = "x") -> None:
+    """``x`` must be a floating ``(B, channels, T)`` tensor with ``T >= 1``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != 3:
+        raise ValueError(f"{name}: expected shape (B, C, T), got {shape_str(x.shape)}")
+    if x.shape[1] != channels:
+        raise ValueError(f"{name}: expected {channels} channels (B, {channels}, T), got {shape_str(x.shape)}")
+    if x.shape[2] < 1:
+        raise ValueError(f"{name}: expected at least one frame, got {shape_str(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating dtype, got {x.dtype}")
+
+
+def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
+    """``(B, T)`` bool mask -> ``(B, 1, T)`` mask in ``x``'s dtype (``None`` stays ``None``)."""
+    if mask is None:
+        return None
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask: expected dtype torch.bool, got {mask.dtype}")
+    expected = (x.shape[0], x.shape[2])
+    if tuple(mask.shape) != expected:
+        raise ValueError(f"mask: expected shape (B, T) = {expected}, got {shape_str(mask.shape)}")
+    return mask.to(dtype=x.dtype, device=x.device).unsqueeze(1)
+
+
+def apply_mask(x: Tensor, m: Tensor | None) -> Tensor:
+    """``x * m`` (broadcast over channels), or ``x`` without a mask."""
+    return x if m is None else x * m
+
+
+def masked_instance_norm(x: Tensor, m: Tensor | None, eps: float = 1e-5) -> Tensor:
+    """Instance normalisation over time (no affine), statistics over valid frames only.
+
+    Without a mask this is ``F.instance_norm(x, eps=eps)`` (biased variance, as ``nn.InstanceNorm1d``);
+    a single frame normalises to 0 (``nn.InstanceNorm1d`` raises there).
+    """
+    if m is None:
+        if x.shape[-1] > 1:
+            return torch.nn.functional.instance_norm(x, eps=eps)
+        return torch.zeros_like(x)
+    count = m.sum(dim=-1, keepdim=True).clamp(min=1)
+    mean = (x * m).sum(dim=-1, keepdim=True) / count
+    centred = (x - mean) * m
+    var = centred.pow(2).sum(dim=-1, keepdim=True) / count
+    return centred * torch.rsqrt(var + eps)
+
+
+class Dropout(torch.nn.Dropout):
+    """``nn.Dropout`` with a faster CPU path (a uniform draw compared with ``p`` instead of ``bernoulli_``).
+
+    Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
+    kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
+    ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu" or self.p == 1.0:
+            return super().forward(x)
+        keep = torch.rand_like(x) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))

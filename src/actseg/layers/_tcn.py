@@ -1,0 +1,346 @@
+"""Dilated temporal convolution stages: MS-TCN, MS-TCN++ and the two-stream fusion of the 2D-skeleton paper.
+
+References:
+    Farha & Gall, "MS-TCN: Multi-Stage Temporal Convolutional Network for Action Segmentation", CVPR 2019
+    (official code yabufarha/ms-tcn@33ed91c, ``model.py``).
+    Li, Farha, Liu, Cheng & Gall, "MS-TCN++", TPAMI 2020 (official code sj-li/MS-TCN2@9d31fb3).
+    Xu et al., "Action Segmentation Using 2D Skeleton Heatmaps and Multi-Modality Fusion" §III (fusion).
+
+Padding: every block takes ``mask`` ``(B, T)`` bool. Features are multiplied by the mask after every
+1×1 convolution and every residual sum, so padded frames hold zeros and a dilated convolution reading
+them sees exactly the zero padding it would see at the end of the unpadded video: a padded batch gives
+each element exactly what it gives alone. The official code masks less (see ``docs/layers.md``); on
+unpadded input both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._common import Dropout, apply_mask, check_input, float_mask
+
+__all__ = [
+    "MSTCN",
+    "DilatedResidualLayer",
+    "DualDilatedLayer",
+    "FusionMSTCNPlusPlus",
+    "MSTCNPlusPlus",
+    "PredictionGenerationStage",
+    "SingleStageTCN",
+]
+
+
+def _positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _probability(value: float, name: str) -> float:
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+    return float(value)
+
+
+class DilatedResidualLayer(nn.Module):
+    """Dilated residual layer of MS-TCN (Farha & Gall, CVPR 2019, Eq. (1)–(2)).
+
+    .. math:: \\hat H = \\mathrm{ReLU}(W_1 * H_{l-1} + b_1),\\quad
+              H_l = \\bigl(H_{l-1} + \\mathrm{Dropout}(W_2 * \\hat H + b_2)\\bigr) \\odot m
+
+    ``W_1`` is a kernel-3 convolution with dilation ``d`` (zero padding ``d``), ``W_2`` a 1×1 convolution.
+
+    Args:
+        channels: feature channels ``C`` (input = output).
+        dilation: dilation ``d`` of the kernel-3 convolution.
+        dropout: dropout probability on the residual branch (0.5 in MS-TCN).
+
+    Shape:
+        ``x`` ``(B, C, T)``, ``mask`` ``(B, T)`` bool or ``None`` → ``(B, C, T)``, zero at padded frames.
+        ``x`` must already be zero at padded frames (every actseg block guarantees it).
+    """
+
+    def __init__(self, channels: int, dilation: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.channels = _positive_int(channels, "channels")
+        self.dilation = _positive_int(dilation, "dilation")
+        self.conv_dilated = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
+        self.conv_1x1 = nn.Conv1d(channels, channels, 1)
+        self.dropout = Dropout(_probability(dropout, "dropout"))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.channels)
+        return self._forward(x, float_mask(mask, x))
+
+    def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
+        h = self.dropout(self.conv_1x1(F.relu(self.conv_dilated(x))))
+        return apply_mask(x + h, m)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, dilation={self.dilation}, dropout={self.dropout.p}"
+
+
+class SingleStageTCN(nn.Module):
+    """One MS-TCN stage: 1×1 convolution, ``L`` dilated residual layers (dilation ``2^l``), 1×1 classifier.
+
+    Farha & Gall, CVPR 2019, §3.1 (single-stage TCN). Checkpoint keys: ``conv_in`` (the official
+    ``conv_1x1``), ``layers.{l}.{conv_dilated,conv_1x1}``, ``conv_out``.
+
+    Args:
+        in_channels: input channels ``D`` (features, or ``K`` class probabilities for a refinement stage).
+        num_classes: output channels ``K``.
+        num_layers: number of dilated residual layers ``L``.
+        num_channels: feature channels ``F``.
+
+    Shape:
+        ``(B, D, T)`` and ``(B, T)`` mask → ``(B, K, T)`` logits, zero at padded frames.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers: int = 10, num_channels: int = 64) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        _positive_int(num_layers, "num_layers")
+        _positive_int(num_channels, "num_channels")
+        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
+        self.layers = nn.ModuleList(DilatedResidualLayer(num_channels, 2**i) for i in range(num_layers))
+        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        return self.forward_features(x, float_mask(mask, x))[0]
+
+    def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
+        h = apply_mask(self.conv_in(x), m)
+        for layer in self.layers:
+            h = layer._forward(h, m)
+        return apply_mask(self.conv_out(h), m), h
+
+
+def _next_stage_input(logits: Tensor, m: Tensor | None) -> Tensor:
+    return apply_mask(F.softmax(logits, dim=1), m)
+
+
+class MSTCN(nn.Module):
+    """Multi-stage TCN (Farha & Gall, CVPR 2019, §3.2): stage ``s > 1`` refines ``softmax(y_{s-1})``.
+
+    Checkpoint keys: ``stage1.*``, ``stages.{s}.*`` (as the official ones). Load official weights with
+    ``actseg.io.convert_state_dict(sd, "ms-tcn")``.
+
+    Args:
+        in_channels: input feature channels ``D`` (2048 for I3D).
+        num_classes: ``K``.
+        num_stages: ``S`` (4 in the paper).
+        num_layers: dilated residual layers per stage (10).
+        num_channels: feature channels (64).
+
+    Shape:
+        ``x`` ``(B, D, T)``, ``mask`` ``(B, T)`` bool → logits of every stage ``(S, B, K, T)``.
+
+    Example:
+        >>> model = MSTCN(2048, 19).eval()
+        >>> model(torch.randn(2, 2048, 100), torch.ones(2, 100, dtype=torch.bool)).shape
+        torch.Size([4, 2, 19, 100])
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, num_stages: int = 4, num_layers: int = 10,
+                 num_channels: int = 64) -> None:
+        super().__init__()
+        _positive_int(num_stages, "num_stages")
+        self.in_channels = in_channels
+        self.stage1 = SingleStageTCN(in_channels, num_classes, num_layers, num_channels)
+        self.stages = nn.ModuleList(
+            SingleStageTCN(num_classes, num_classes, num_layers, num_channels) for _ in range(num_stages - 1)
+        )
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        m = float_mask(mask, x)
+        out = self.stage1.forward_features(x, m)[0]
+        outputs = [out]
+        for stage in self.stages:
+            out = stage.forward_features(_next_stage_input(out, m), m)[0]
+            outputs.append(out)
+        return torch.stack(outputs)
+
+
+class DualDilatedLayer(nn.Module):
+    """Dual dilated layer of MS-TCN++ (Li et al., TPAMI 2020, Eq. (1)–(3)).
+
+    .. math:: \\hat H = W_f * [W_{d_{large}} * H_{l-1},\\; W_{d_{small}} * H_{l-1}] + b_f,\\quad
+              H_l = \\bigl(H_{l-1} + \\mathrm{Dropout}(\\mathrm{ReLU}(\\hat H))\\bigr) \\odot m
+
+    In layer ``l`` of a prediction-generation stage with ``L`` layers, ``dilation_small = 2^l`` (the
+    branch whose dilation grows with depth) and ``dilation_large = 2^{L-1-l}`` (the branch whose
+    dilation shrinks); the large-dilation branch comes first in the concatenation, as in the official
+    code (``conv_dilated_1`` then ``conv_dilated_2``).
+
+    Args:
+        channels: feature channels ``C``.
+        dilation_small: dilation of the growing branch.
+        dilation_large: dilation of the shrinking branch.
+        dropout: dropout probability (0.5).
+
+    Shape:
+        ``(B, C, T)``, mask ``(B, T)`` → ``(B, C, T)``.
+    """
+
+    def __init__(self, channels: int, dilation_small: int, dilation_large: int, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.channels = _positive_int(channels, "channels")
+        self.dilation_small = _positive_int(dilation_small, "dilation_small")
+        self.dilation_large = _positive_int(dilation_large, "dilation_large")
+        self.conv_large = nn.Conv1d(channels, channels, 3, padding=dilation_large, dilation=dilation_large)
+        self.conv_small = nn.Conv1d(channels, channels, 3, padding=dilation_small, dilation=dilation_small)
+        self.conv_fusion = nn.Conv1d(2 * channels, channels, 1)
+        self.dropout = Dropout(_probability(dropout, "dropout"))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.channels)
+        return self._forward(x, float_mask(mask, x))
+
+    def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
+        h = self.conv_fusion(torch.cat([self.conv_large(x), self.conv_small(x)], dim=1))
+        return apply_mask(x + self.dropout(F.relu(h)), m)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, dilation_small={self.dilation_small}, "
+                f"dilation_large={self.dilation_large}, dropout={self.dropout.p}")
+
+
+class PredictionGenerationStage(nn.Module):
+    """Prediction generation stage of MS-TCN++ (Li et al., TPAMI 2020, §4.1): ``L`` dual dilated layers.
+
+    Checkpoint keys: ``conv_in``, ``layers.{l}.{conv_large,conv_small,conv_fusion}``, ``conv_out``
+    (official ``PG.conv_1x1_in`` → ``conv_in``, ``PG.conv_dilated_1.{l}`` → ``layers.{l}.conv_large``,
+    ``conv_dilated_2`` → ``conv_small``, ``conv_fusion.{l}`` → ``layers.{l}.conv_fusion``).
+
+    Shape:
+        ``(B, D, T)``, mask ``(B, T)`` → ``(B, K, T)`` logits.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers: int = 11, num_channels: int = 64) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        _positive_int(num_layers, "num_layers")
+        _positive_int(num_channels, "num_channels")
+        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
+        self.layers = nn.ModuleList(
+            DualDilatedLayer(num_channels, 2**i, 2 ** (num_layers - 1 - i)) for i in range(num_layers)
+        )
+        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        return self.forward_features(x, float_mask(mask, x))[0]
+
+    def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
+        h = apply_mask(self.conv_in(x), m)
+        for layer in self.layers:
+            h = layer._forward(h, m)
+        return apply_mask(self.conv_out(h), m), h
+
+
+class MSTCNPlusPlus(nn.Module):
+    """MS-TCN++ (Li et al., TPAMI 2020): a prediction generation stage and ``R`` refinement stages.
+
+    Refinement stage ``r`` is a :class:`SingleStageTCN` on ``softmax(y_{r-1})``. With
+    ``share_refinement=True`` one refinement stage is applied ``R`` times (the paper's shared variant;
+    the official code, and the default here, uses independent weights).
+    Checkpoint keys: ``generation.*``, ``refinements.{r}.*``; load official weights with
+    ``actseg.io.convert_state_dict(sd, "ms-tcn2")``.
+
+    Shape:
+        ``x`` ``(B, D, T)``, ``mask`` ``(B, T)`` → logits of every stage ``(1 + R, B, K, T)``.
+
+    Example:
+        >>> model = MSTCNPlusPlus(2048, 19).eval()
+        >>> model(torch.randn(1, 2048, 50)).shape
+        torch.Size([4, 1, 19, 50])
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers_pg: int = 11, num_layers_r: int = 10,
+                 num_refinement: int = 3, num_channels: int = 64, share_refinement: bool = False) -> None:
+        super().__init__()
+        if isinstance(num_refinement, bool) or not isinstance(num_refinement, int) or num_refinement < 0:
+            raise ValueError(f"num_refinement: expected a non-negative integer, got {num_refinement!r}")
+        self.in_channels = in_channels
+        self.num_refinement = num_refinement
+        self.share_refinement = bool(share_refinement)
+        self.generation = PredictionGenerationStage(in_channels, num_classes, num_layers_pg, num_channels)
+        n_modules = min(num_refinement, 1) if share_refinement else num_refinement
+        self.refinements = nn.ModuleList(
+            SingleStageTCN(num_classes, num_classes, num_layers_r, num_channels) for _ in range(n_modules)
+        )
+
+    def _refinement(self, r: int) -> SingleStageTCN:
+        return self.refinements[0 if self.share_refinement else r]
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        return torch.stack([logits for logits, _ in self.stage_outputs(x, float_mask(mask, x))])
+
+    def stage_outputs(self, x: Tensor, m: Tensor | None) -> list[tuple[Tensor, Tensor]]:
+        """``[(logits, features)]`` of every stage, with a ``(B, 1, T)`` float mask ``m``."""
+        out = [self.generation.forward_features(x, m)]
+        for r in range(self.num_refinement):
+            out.append(self._refinement(r).forward_features(_next_stage_input(out[-1][0], m), m))
+        return out
+
+
+class FusionMSTCNPlusPlus(nn.Module):
+    """Two MS-TCN++ branches fused at every stage (2D-skeleton heatmaps + RGB, Xu et al., §III, Fig. 3).
+
+    Each branch (``branch_a`` on the heatmap features, ``branch_b`` on the RGB features) is a full
+    :class:`MSTCNPlusPlus` whose refinement stages refine the branch's own predictions. At every stage
+    ``s`` (prediction generation and each refinement) a fusion module concatenates the two branches'
+    ``F``-channel stage features, reduces them back to ``F`` channels with a 1×1 convolution and
+    classifies them with a 1×1 convolution; all ``1 + R`` fused predictions are supervised (deep
+    supervision, the MS-TCN loss on each), and the last one is the output at test time.
+
+    The paper leaves open whether the fused features feed the next stage; here they do not (the branches
+    stay independent, so each can be pre-trained alone first, as the paper's two-step training does).
+
+    Args:
+        in_channels_a: input channels of branch A (e.g. flattened heatmap features).
+        in_channels_b: input channels of branch B (e.g. 2048 for I3D RGB features).
+        num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels: as :class:`MSTCNPlusPlus`.
+
+    Shape:
+        ``forward(x_a (B, D_a, T), x_b (B, D_b, T), mask (B, T))`` → fused logits ``(1 + R, B, K, T)``;
+        :meth:`forward_all` also returns the branch logits ``(1 + R, B, K, T)`` each (for pre-training).
+    """
+
+    def __init__(self, in_channels_a: int, in_channels_b: int, num_classes: int, num_layers_pg: int = 11,
+                 num_layers_r: int = 10, num_refinement: int = 3, num_channels: int = 64) -> None:
+        super().__init__()
+        args = (num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels)
+        self.branch_a = MSTCNPlusPlus(in_channels_a, *args)
+        self.branch_b = MSTCNPlusPlus(in_channels_b, *args)
+        self.fusion = nn.ModuleList(nn.Conv1d(2 * num_channels, num_channels, 1) for _ in range(1 + num_refinement))
+        self.classifiers = nn.ModuleList(nn.Conv1d(num_channels, num_classes, 1) for _ in range(1 + num_refinement))
+
+    def forward(self, x_a: Tensor, x_b: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.forward_all(x_a, x_b, mask)[0]
+
+    def forward_all(self, x_a: Tensor, x_b: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """``(fused, branch_a, branch_b)`` logits, each ``(1 + R, B, K, T)``."""
+        check_input(x_a, self.branch_a.in_channels, "x_a")
+        check_input(x_b, self.branch_b.in_channels, "x_b")
+        if x_a.shape[0] != x_b.shape[0] or x_a.shape[2] != x_b.shape[2]:
+            raise ValueError(
+                f"x_b: expected batch and length of x_a ({x_a.shape[0]}, *, {x_a.shape[2]}), got {tuple(x_b.shape)}"
+            )
+        m = float_mask(mask, x_a)
+        stages_a = self.branch_a.stage_outputs(x_a, m)
+        stages_b = self.branch_b.stage_outputs(x_b, m)
+        fused = []
+        for (_, feat_a), (_, feat_b), fuse, classify in zip(stages_a, stages_b, self.fusion, self.classifiers):
+            h = apply_mask(fuse(torch.cat([feat_a, feat_b], dim=1)), m)
+            fused.append(apply_mask(classify(h), m))
+        return (torch.stack(fused), torch.stack([y for y, _ in stages_a]), torch.stack([y for y, _ in stages_b]))
