@@ -23,7 +23,10 @@ def check_input(x: Tensor, channels: int, name: str = "x") -> None:
 
 
 def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
-    """``(B, T)`` bool mask -> ``(B, 1, T)`` mask in ``x``'s dtype (``None`` stays ``None``)."""
+    """``(B, T)`` bool mask -> ``(B, 1, T)`` mask in ``x``'s dtype; ``None`` for no mask or an all-valid one.
+
+    An all-valid mask changes nothing, so it is dropped once here rather than multiplied in every layer.
+    """
     if mask is None:
         return None
     if not isinstance(mask, Tensor):
@@ -33,6 +36,8 @@ def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
     expected = (x.shape[0], x.shape[2])
     if tuple(mask.shape) != expected:
         raise ValueError(f"mask: expected shape (B, T) = {expected}, got {shape_str(mask.shape)}")
+    if bool(mask.all()):
+        return None
     return mask.to(dtype=x.dtype, device=x.device).unsqueeze(1)
 
 

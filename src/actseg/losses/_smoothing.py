@@ -142,10 +142,10 @@ class MultiStageLoss(nn.Module):
         mask = check_mask(mask, batch, length)
         if mask is not None:
             target = target.masked_fill(~mask, self.ignore_index)
-        labelled = target != self.ignore_index
+        any_labelled = bool((target != self.ignore_index).any())  # one host sync, not one per stage
         total = stage_logits.new_zeros((), dtype=torch.promote_types(stage_logits.dtype, torch.float32))
         for logits in stage_logits:
-            if bool(labelled.any()):
+            if any_labelled:
                 ce = F.cross_entropy(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits,
                                      target, ignore_index=self.ignore_index)
             else:  # no labelled frame: no classification term (cross_entropy would give 0/0)

@@ -1,0 +1,291 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actseg.layers import (
+    MSTCN,
+    WINDOWS,
+    ASFormer,
+    ASFormerBlock,
+    DilatedResidualLayer,
+    DualDilatedLayer,
+    FusionMSTCNPlusPlus,
+    MSTCNPlusPlus,
+    PredictionGenerationStage,
+    SingleStageTCN,
+    WindowedAttention,
+)
+from actseg.layers._attention import windowed_attention
+from actseg.layers._common import Dropout
+
+
+def _naive_attention(q, k, v, valid, bl, window):
+    """Per-query statement of the official attention (readable, slow): the window's keys, the 1e-6 rule."""
+    batch, c, length = q.shape
+    out = torch.zeros(batch, v.shape[1], length, dtype=q.dtype)
+    halo = 0 if window == "block" else bl // 2
+    width = bl + 2 * halo
+    for b in range(batch):
+        for p in range(length):
+            if window == "full":
+                cols = list(range(length))
+                keep = [float(valid[b, 0, t]) for t in cols]
+                bias = [0.0 if kp else -math.inf for kp in keep]  # padded keys excluded in "full"
+            else:
+                start = (p // bl) * bl - halo
+                cols = list(range(start, start + width))
+                row = p % bl
+                keep, bias = [], []
+                for j, t in enumerate(cols):
+                    inside = 0 <= t < length and bool(valid[b, 0, t])
+                    if window == "block_halo":
+                        inside = inside and j <= 2 * bl - 2
+                    elif window == "sliding":
+                        inside = inside and row <= j < row + bl
+                    keep.append(float(inside))
+                    bias.append(math.log(float(inside) + 1e-6))
+            keys = torch.stack([k[b, :, t] * valid[b, 0, t] if 0 <= t < length else torch.zeros(c, dtype=q.dtype)
+                                for t in cols], 1)
+            vals = torch.stack([v[b, :, t] if 0 <= t < length else torch.zeros(v.shape[1], dtype=q.dtype)
+                                for t in cols], 1)
+            scores = q[b, :, p] @ keys / math.sqrt(c) + torch.tensor(bias, dtype=q.dtype)
+            weights = torch.softmax(scores, 0) * torch.tensor(keep, dtype=q.dtype)
+            out[b, :, p] = vals @ weights
+    return out
+
+
+@given(bl=st.integers(1, 9), window=st.sampled_from(WINDOWS),
+       lengths=st.lists(st.integers(1, 23), min_size=1, max_size=2))
+@settings(max_examples=40, deadline=None)
+def test_attention_core_matches_per_query_definition(bl, window, lengths):
+    torch.manual_seed(0)
+    batch = len(lengths)
+    length = max(lengths)
+    q = torch.randn(batch, 4, length, dtype=torch.float64)
+    k = torch.randn(batch, 4, length, dtype=torch.float64)
+    v = torch.randn(batch, 3, length, dtype=torch.float64)
+    valid = torch.zeros(batch, 1, length, dtype=torch.float64)
+    for b, n in enumerate(lengths):
+        valid[b, 0, :n] = 1
+    expected = _naive_attention(q, k, v, valid, bl, window)
+    got = windowed_attention(q, k * valid, v, valid, bl, window)
+    torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+
+
+def _padded(lengths, channels, dtype=torch.float64):
+    length = max(lengths)
+    x = torch.randn(len(lengths), channels, length, dtype=dtype)
+    mask = torch.zeros(len(lengths), length, dtype=torch.bool)
+    for b, n in enumerate(lengths):
+        mask[b, :n] = True
+    return x, mask
+
+
+MODELS = {
+    "mstcn": lambda: MSTCN(12, 5, num_stages=3, num_layers=4, num_channels=8),
+    "mstcn++": lambda: MSTCNPlusPlus(12, 5, num_layers_pg=5, num_layers_r=3, num_refinement=2, num_channels=8),
+    "mstcn++shared": lambda: MSTCNPlusPlus(12, 5, 4, 3, 3, 8, share_refinement=True),
+    **{f"asformer-{w}": (lambda w=w: ASFormer(12, 5, num_layers=5, num_channels=8, num_decoders=2, window=w))
+       for w in WINDOWS},
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_padded_batch_equals_each_video_alone(name):
+    torch.manual_seed(0)
+    model = MODELS[name]().double().eval()
+    lengths = [40, 23, 1, 17]
+    x, mask = _padded(lengths, 12)
+    with torch.no_grad():
+        batched = model(x, mask)
+        for b, n in enumerate(lengths):
+            alone = model(x[b:b + 1, :, :n])
+            torch.testing.assert_close(batched[:, b:b + 1, :, :n], alone, atol=1e-10, rtol=0)
+            assert (batched[:, b, :, n:] == 0).all()
+
+
+def test_output_shapes():
+    x = torch.randn(2, 12, 30)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    assert MSTCN(12, 5, 3, 2, 8)(x, mask).shape == (3, 2, 5, 30)
+    assert MSTCNPlusPlus(12, 5, 3, 2, 2, 8)(x).shape == (3, 2, 5, 30)
+    assert MSTCNPlusPlus(12, 5, 3, 2, 0, 8)(x).shape == (1, 2, 5, 30)
+    assert ASFormer(12, 5, 3, 8, 1)(x, mask).shape == (2, 2, 5, 30)
+    assert ASFormer(12, 5, 3, 8, 0)(x).shape == (1, 2, 5, 30)
+    assert SingleStageTCN(12, 5, 2, 8)(x).shape == (2, 5, 30)
+    assert PredictionGenerationStage(12, 5, 3, 8)(x).shape == (2, 5, 30)
+    assert DilatedResidualLayer(12, 4)(x).shape == (2, 12, 30)
+    assert DualDilatedLayer(12, 1, 8)(x, mask).shape == (2, 12, 30)
+    assert WindowedAttention(12, 6, block_size=4)(x, mask, torch.randn(2, 6, 30)).shape == (2, 6, 30)
+    assert ASFormerBlock(12, 4)(x, mask).shape == (2, 12, 30)
+
+
+def test_parameter_counts_match_official_defaults():
+    """layers.md §1–2: official parameter counts for 50Salads (K = 19, D = 2048)."""
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(MSTCN(2048, 19)) == 800_396
+    assert count(MSTCNPlusPlus(2048, 19)) == 997_836
+    assert count(ASFormer(2048, 19)) == 1_134_476
+    assert count(MSTCNPlusPlus(2048, 19, share_refinement=True)) == 997_836 - 2 * 167_635
+
+
+def test_shared_refinement_applies_one_stage_repeatedly():
+    model = MSTCNPlusPlus(12, 5, 3, 2, 3, 8, share_refinement=True).eval()
+    assert len(model.refinements) == 1
+    x = torch.randn(1, 12, 20)
+    out = model(x)
+    stage = model.refinements[0]
+    torch.testing.assert_close(out[2], stage(torch.softmax(out[1], 1)))
+
+
+def test_fusion_model():
+    torch.manual_seed(0)
+    model = FusionMSTCNPlusPlus(12, 20, 5, num_layers_pg=3, num_layers_r=2, num_refinement=2, num_channels=8).double()
+    model.eval()
+    x_a, mask = _padded([30, 18], 12)
+    x_b = torch.randn(2, 20, 30, dtype=torch.float64)
+    fused, branch_a, branch_b = model.forward_all(x_a, x_b, mask)
+    assert fused.shape == branch_a.shape == branch_b.shape == (3, 2, 5, 30)
+    torch.testing.assert_close(branch_a, model.branch_a(x_a, mask))
+    with torch.no_grad():
+        alone = model(x_a[1:, :, :18], x_b[1:, :, :18])
+    torch.testing.assert_close(fused[:, 1:, :, :18].detach(), alone, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match="x_b: expected batch and length"):
+        model(x_a, x_b[:, :, :10], mask)
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_gradcheck_windowed_attention(window):
+    torch.manual_seed(0)
+    att = WindowedAttention(4, block_size=3, window=window).double()
+    x, mask = _padded([7, 5], 4)
+    x.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda inp: att(inp, mask), (x,))
+
+
+def test_gradcheck_blocks():
+    torch.manual_seed(0)
+    x, mask = _padded([9, 6], 4)
+    x.requires_grad_(True)
+    for block in (DilatedResidualLayer(4, 2, dropout=0.0), DualDilatedLayer(4, 1, 4, dropout=0.0),
+                  ASFormerBlock(4, 2, dropout=0.0)):
+        block = block.double()
+        assert torch.autograd.gradcheck(lambda inp, block=block: block(inp, mask), (x,))
+
+
+def test_no_gradient_reaches_padded_inputs():
+    model = ASFormer(12, 5, 3, 8, 1).double().eval()
+    x, mask = _padded([20, 11], 12)
+    x.requires_grad_(True)
+    model(x, mask).sum().backward()
+    assert (x.grad[1, :, 11:] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["mstcn", "mstcn++", "asformer-block_halo", "asformer-sliding"])
+def test_bf16_autocast_finite(name):
+    model = MODELS[name]().train()
+    x, mask = _padded([30, 20], 12, torch.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x, mask)
+    assert torch.isfinite(out.float()).all()
+
+
+def test_dropout_fast_path_statistics():
+    torch.manual_seed(0)
+    drop = Dropout(0.3)
+    x = torch.ones(200_000)
+    y = drop(x)
+    assert abs((y == 0).float().mean().item() - 0.3) < 0.01
+    assert abs(y.mean().item() - 1.0) < 0.01
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: MSTCN(12, 5)(torch.randn(12, 30)), ValueError, r"x: expected shape \(B, C, T\), got \(12, 30\)"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 10, 30)), ValueError, "x: expected 12 channels"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 30), torch.ones(1, 30)), TypeError, "mask: expected dtype torch.bool"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 30), torch.ones(1, 29, dtype=torch.bool)), ValueError,
+         r"mask: expected shape \(B, T\) = \(1, 30\), got \(1, 29\)"),
+        (lambda: MSTCN(12, 5)(torch.zeros(1, 12, 30, dtype=torch.long)), TypeError, "x: expected a floating dtype"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 0)), ValueError, "x: expected at least one frame"),
+        (lambda: ASFormer(12, 5)(torch.randn(1, 12, 30), [True] * 30), TypeError, "mask: expected a torch.Tensor"),
+        (lambda: WindowedAttention(8, block_size=0), ValueError, "block_size: expected a positive integer, got 0"),
+        (lambda: WindowedAttention(8, window="banded"), ValueError, "window: expected one of"),
+        (lambda: WindowedAttention(8, qk_reduction=16), ValueError, "qk_reduction"),
+        (lambda: WindowedAttention(8, 4)(torch.randn(1, 8, 5)), ValueError, "value: required"),
+        (lambda: WindowedAttention(8, 4)(torch.randn(1, 8, 5), None, torch.randn(1, 4, 6)), ValueError,
+         r"value: expected shape \(1, 4, 5\)"),
+        (lambda: ASFormer(12, 5, window="sliding_att"), ValueError, "window: expected one of"),
+        (lambda: ASFormer(12, 5, channel_dropout=1.0), ValueError, "channel_dropout"),
+        (lambda: DilatedResidualLayer(8, 0), ValueError, "dilation: expected a positive integer"),
+        (lambda: DilatedResidualLayer(8, 1, dropout=-0.1), ValueError, "dropout: expected a probability"),
+        (lambda: MSTCN(12, 5, num_stages=0), ValueError, "num_stages"),
+        (lambda: MSTCNPlusPlus(12, 5, num_refinement=-1), ValueError, "num_refinement"),
+        (lambda: SingleStageTCN(0, 5), ValueError, "in_channels"),
+    ],
+)
+def test_bad_input(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_convert_state_dict_errors_and_prefix():
+    from actseg.io import convert_state_dict
+
+    with pytest.raises(ValueError, match="source: expected one of"):
+        convert_state_dict({}, "asrf")
+    with pytest.raises(ValueError, match=r"1 keys are not parameters of a 'ms-tcn' checkpoint: 'foo\.weight'"):
+        convert_state_dict({"foo.weight": 0}, "ms-tcn")
+    with pytest.raises(TypeError, match="state_dict: expected a mapping"):
+        convert_state_dict([("a", 1)], "ms-tcn")
+    assert convert_state_dict({"module.stage1.conv_1x1.bias": 1}, "ms-tcn") == {"stage1.conv_in.bias": 1}
+
+
+def test_repr_mentions_hyper_parameters():
+    assert "block_size=4" in repr(WindowedAttention(8, block_size=4))
+    assert "dilation=2" in repr(DilatedResidualLayer(8, 2))
+    assert "dilation_large=8" in repr(DualDilatedLayer(8, 1, 8))
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("name", list(MODELS))
+def test_cuda_matches_cpu_and_padding_invariance(name):
+    torch.manual_seed(0)
+    model = MODELS[name]().double().eval()
+    x, mask = _padded([40, 23, 1, 17], 12)
+    with torch.no_grad():
+        cpu = model(x, mask)
+        gpu = model.cuda()(x.cuda(), mask.cuda())
+        alone = model(x[1:2, :, :23].cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-10, rtol=0)
+    torch.testing.assert_close(gpu[:, 1:2, :, :23], alone, atol=1e-10, rtol=0)
+
+
+@cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", ["mstcn", "mstcn++", "asformer-block_halo", "asformer-sliding", "asformer-full"])
+def test_cuda_autocast_finite_and_backward(name, dtype):
+    from actseg.losses import MultiStageLoss
+
+    torch.manual_seed(0)
+    model = MODELS[name]().cuda().train()
+    x, mask = _padded([60, 35], 12, torch.float32)
+    x, mask = x.cuda(), mask.cuda()
+    target = torch.randint(0, 5, (2, 60), device="cuda")
+    with torch.autocast("cuda", dtype=dtype):
+        out = model(x, mask)
+        loss = MultiStageLoss()(out, target, mask)
+    loss.backward()
+    assert torch.isfinite(out.float()).all() and torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
