@@ -114,6 +114,7 @@ class Point:
     times: dict[str, float] = field(default_factory=dict)
     all_times: dict[str, list[float]] = field(default_factory=dict)
     memory_mib: dict[str, float] = field(default_factory=dict)
+    cold_s: dict[str, float] = field(default_factory=dict)  # the first call, in the memory process
     max_abs_diff: float | None = None
 
     @property
@@ -570,8 +571,11 @@ def main(argv: list[str] | None = None) -> int:
             for impl in point.impls:
                 if impl == "reference" and point.family not in ref:
                     continue
-                point.memory_mib[impl] = memory_point(point, impl, folder, args)["peak_mib"]
-        times = ", ".join(f"{impl} {t:.3f} s" for impl, t in point.times.items())
+                child = memory_point(point, impl, folder, args)
+                point.memory_mib[impl] = child["peak_mib"]
+                point.cold_s[impl] = child["cold_s"]
+        times = ", ".join(f"{impl} {t:.3f} s ({min(point.all_times[impl]):.3f}–{max(point.all_times[impl]):.3f})"
+                          for impl, t in point.times.items())
         mem = ", ".join(f"{impl} {m:.1f} MiB" for impl, m in point.memory_mib.items())
         print(f"{point.key}: {times}" + (f"; {mem}" if mem else "") +
               ("" if point.max_abs_diff is None else f"; max|diff| {point.max_abs_diff:.1e}") +
