@@ -20,8 +20,9 @@ from actseg.layers import (
     SingleStageTCN,
     WindowedAttention,
 )
+from actseg.layers import _common as layers_common
 from actseg.layers._attention import windowed_attention
-from actseg.layers._common import Dropout
+from actseg.layers._common import Dropout, ragged_lengths
 
 
 def _naive_attention(q, k, v, valid, bl, window):
@@ -73,7 +74,8 @@ def test_attention_core_matches_per_query_definition(bl, window, lengths):
     for b, n in enumerate(lengths):
         valid[b, 0, :n] = 1
     expected = _naive_attention(q, k, v, valid, bl, window)
-    got = windowed_attention(q, k * valid, v, valid, bl, window)
+    last = lambda t: t.transpose(1, 2)  # noqa: E731  (the core takes channels-last tensors)
+    got = last(windowed_attention(last(q), last(k * valid), last(v), last(valid), bl, window))
     torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
 
 
@@ -95,8 +97,10 @@ MODELS = {
 }
 
 
+@pytest.mark.parametrize("ragged", [False, True], ids=["padded-path", "ragged-cpu-path"])
 @pytest.mark.parametrize("name", list(MODELS))
-def test_padded_batch_equals_each_video_alone(name):
+def test_padded_batch_equals_each_video_alone(name, ragged, monkeypatch):
+    monkeypatch.setattr(layers_common, "RAGGED_CPU", ragged)
     torch.manual_seed(0)
     model = MODELS[name]().double().eval()
     lengths = [40, 23, 1, 17]
@@ -107,6 +111,31 @@ def test_padded_batch_equals_each_video_alone(name):
             alone = model(x[b:b + 1, :, :n])
             torch.testing.assert_close(batched[:, b:b + 1, :, :n], alone, atol=1e-10, rtol=0)
             assert (batched[:, b, :, n:] == 0).all()
+
+
+def test_ragged_cpu_path_only_for_prefix_masks(monkeypatch):
+    x = torch.zeros(2, 3, 5)
+    prefix = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    assert ragged_lengths(x, prefix) == [3, 5]
+    assert ragged_lengths(x, torch.ones(2, 5, dtype=torch.bool)) is None
+    assert ragged_lengths(x, torch.tensor([[1, 0, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)) is None
+    assert ragged_lengths(x[:1], prefix[:1]) is None
+    monkeypatch.setattr(layers_common, "RAGGED_CPU", False)
+    assert ragged_lengths(x, prefix) is None
+
+
+def test_gradients_equal_on_both_cpu_paths(monkeypatch):
+    torch.manual_seed(0)
+    model = MODELS["asformer-block_halo"]().double().eval()
+    x, mask = _padded([30, 18], 12)
+    grads = []
+    for ragged in (False, True):
+        monkeypatch.setattr(layers_common, "RAGGED_CPU", ragged)
+        model.zero_grad()
+        model(x, mask).pow(2).sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
 
 
 def test_output_shapes():

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._attention import WindowedAttention
-from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm
+from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm, ragged_lengths, stack_ragged
 
 __all__ = ["ASFormer", "ASFormerBlock"]
 
@@ -51,9 +51,10 @@ class ASFormerBlock(nn.Module):
         return self._forward(x, float_mask(mask, x), value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
-        h = F.relu(self.feed_forward(x))
+        h = F.relu(self.feed_forward(x), inplace=True)  # the convolution's backward does not need its output
         normed = masked_instance_norm(h, m)
-        h = self.alpha * self.attention._forward(normed, m, normed if value is None else value) + h
+        attended = self.attention._forward(normed, m, normed if value is None else value)
+        h = h + attended if self.alpha == 1.0 else torch.add(h, attended, alpha=self.alpha)
         return apply_mask(x + self.dropout(self.conv_1x1(h)), m)
 
     def extra_repr(self) -> str:
@@ -72,8 +73,14 @@ class _ASFormerStage(nn.Module):
         )
         self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
 
-    def forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor]:
-        h = apply_mask(self.conv_in(x), m)
+    def forward(self, x: Tensor, m: Tensor | None, value: Tensor | None,
+                channel_scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if channel_scale is None:
+            h = self.conv_in(x)
+        else:  # input-channel dropout folded into the weights: (B, F, D) @ (B, D, T), x is never copied
+            weight = self.conv_in.weight.squeeze(-1) * channel_scale.unsqueeze(1)
+            h = torch.matmul(weight, x) + self.conv_in.bias.unsqueeze(-1)
+        h = apply_mask(h, m)
         for layer in self.layers:
             h = layer._forward(h, m, value)
         return apply_mask(self.conv_out(h), m), h
@@ -130,10 +137,25 @@ class ASFormer(nn.Module):
             _ASFormerStage(num_classes, num_classes, *common, alpha=math.exp(-3 * s)) for s in range(num_decoders)
         )
 
+    def _channel_scale(self, x: Tensor) -> Tensor | None:
+        """``(B, D)`` per-sample input-channel dropout scale (0 or ``1 / (1 − p)``), or ``None`` when inactive.
+
+        Same distribution as ``nn.Dropout1d`` / the official ``Dropout2d`` on the input, applied to the
+        first 1×1 convolution's weights instead of the ``(B, D, T)`` features.
+        """
+        p = self.channel_dropout.p
+        if not self.training or p == 0.0:
+            return None
+        keep = torch.rand(x.shape[0], x.shape[1], device=x.device) >= p
+        return keep.to(x.dtype) / (1.0 - p)
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
+        lengths = ragged_lengths(x, mask)
+        if lengths is not None:
+            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
         m = float_mask(mask, x)
-        logits, features = self.encoder(self.channel_dropout(x), m, None)
+        logits, features = self.encoder(x, m, None, self._channel_scale(x))
         outputs = [logits]
         for decoder in self.decoders:
             logits, features = decoder(apply_mask(F.softmax(logits, dim=1), m), m, features)

@@ -112,14 +112,28 @@ class WindowedAttention(nn.Module):
         return self._forward(x, m, value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor) -> Tensor:
-        valid = m if m is not None else x.new_ones(x.shape[0], 1, x.shape[2])
-        q = self.query_conv(x)
-        # Zero keys at padded frames: a video alone sees zeros there (the window padding), so the
-        # 1e-6 weight that masked keys keep in the denominator is the same in a padded batch.
-        k = apply_mask(self.key_conv(x), m)
-        v = self.value_conv(value)
+        q, k, v = self._project(x, value)
+        valid = None if m is None else m.transpose(1, 2)                   # (B, T, 1)
+        if valid is not None:
+            # Zero keys at padded frames: a video alone sees zeros there (the window padding), so the
+            # 1e-6 weight that masked keys keep in the denominator is the same in a padded batch.
+            k = k * valid
         out = windowed_attention(q, k, v, valid, self.block_size, self.window)
-        return apply_mask(self.conv_out(F.relu(out)), m)
+        # (C, c_v) @ (B, c_v, T): the output comes back channels first and contiguous
+        out = torch.matmul(self.conv_out.weight.squeeze(-1), F.relu(out).transpose(1, 2))
+        return apply_mask(out + self.conv_out.bias.unsqueeze(-1), m)
+
+    def _project(self, x: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys, values ``(B, T, c)`` from one matrix product where they share an input."""
+        convs = [self.query_conv, self.key_conv] + ([self.value_conv] if value is x else [])
+        weight = torch.cat([conv.weight.squeeze(-1) for conv in convs])
+        bias = torch.cat([conv.bias for conv in convs])
+        fused = F.linear(x.transpose(1, 2), weight, bias)
+        c = self.query_conv.out_channels
+        q, k = fused[..., :c], fused[..., c:2 * c]
+        if value is x:
+            return q, k, fused[..., 2 * c:]
+        return q, k, F.linear(value.transpose(1, 2), self.value_conv.weight.squeeze(-1), self.value_conv.bias)
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, value_channels={self.value_channels}, "
@@ -131,72 +145,66 @@ def _log_bias(keep: Tensor) -> Tensor:
     return torch.log(keep + 1e-6)
 
 
-def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor, block_size: int, window: str) -> Tensor:
-    """The attention core on projected ``q``, ``k`` ``(B, c, T)``, ``v`` ``(B, c_v, T)``, ``valid`` ``(B, 1, T)``.
+def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor | None, block_size: int,
+                       window: str) -> Tensor:
+    """The attention core on projected ``q``, ``k`` ``(B, T, c)``, ``v`` ``(B, T, c_v)`` (channels last).
 
-    Returns ``(B, c_v, T)`` (before the output projection).
+    ``valid``: ``(B, T, 1)`` 0/1 float mask or ``None`` (all valid); keys must already be zero where
+    it is 0. Returns ``(B, T, c_v)`` (before the output projection).
     """
-    batch, c, length = q.shape
+    batch, length, c = q.shape
     scale = 1.0 / math.sqrt(c)
+    if valid is None:
+        valid = q.new_ones(batch, length, 1)
     if window == "full":
-        out = _fused(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), valid.unsqueeze(1), scale, exclude_masked=True)
-        return out.squeeze(1)
+        keep = valid.transpose(1, 2).unsqueeze(1)                         # (B, 1, 1, T)
+        return _fused(q.unsqueeze(1), k.unsqueeze(1), (v * valid).unsqueeze(1), keep, scale, True).squeeze(1)
     bl = block_size
     nb = -(-length // bl)
     pad_q = nb * bl - length
     halo = 0 if window == "block" else bl // 2
     width = bl + 2 * halo
-    q_blocks = _blocks(F.pad(q, (0, pad_q)), nb, bl)                      # (B, nb, c, bl)
-    k_win = _windows(F.pad(k, (halo, pad_q + halo)), width, bl)           # (B, nb, c, W)
-    v_win = _windows(F.pad(v, (halo, pad_q + halo)), width, bl)           # (B, nb, c_v, W)
-    keep = _windows(F.pad(valid, (halo, pad_q + halo)), width, bl)        # (B, nb, 1, W)
+    q_blocks = F.pad(q, (0, 0, 0, pad_q)).view(batch, nb, bl, c)
+    k_win = _windows(F.pad(k, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c), strided view
+    v_win = _windows(F.pad(v, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c_v)
+    keep = _windows(F.pad(valid, (0, 0, halo, pad_q + halo)), width, bl).transpose(-1, -2)  # (B, nb, 1, W)
     if window == "block_halo" and bl % 2 == 0:
         keep = keep.clone()
         keep[..., -1] = 0  # the official window mask covers columns 0 .. 2·bl − 2 only
     if window == "sliding":
         out = _explicit_band(q_blocks, k_win, v_win, keep, bl, scale)
     else:
-        out = _fused(q_blocks, k_win, v_win, keep, scale)                 # (B, nb, c_v, bl)
-    return out.permute(0, 2, 1, 3).reshape(batch, -1, nb * bl)[..., :length]
-
-
-def _blocks(x: Tensor, nb: int, bl: int) -> Tensor:
-    return x.reshape(x.shape[0], x.shape[1], nb, bl).permute(0, 2, 1, 3)
+        out = _fused(q_blocks, k_win, v_win * keep.transpose(-1, -2), keep, scale)
+    return out.reshape(batch, nb * bl, -1)[:, :length]
 
 
 def _windows(x: Tensor, width: int, step: int) -> Tensor:
-    return x.unfold(-1, width, step).permute(0, 2, 1, 3)
+    """``(B, L, c)`` -> ``(B, n, width, c)`` windows starting every ``step`` frames (a view)."""
+    return x.unfold(1, width, step).transpose(-1, -2)
 
 
 def _fused(q: Tensor, k: Tensor, v: Tensor, keep: Tensor, scale: float, exclude_masked: bool = False) -> Tensor:
-    """Attention of ``q`` ``(B, N, c, L)`` over ``k``/``v`` ``(B, N, c*, S)`` with a 0/1 ``keep`` ``(B, N, 1, S)``.
+    """Attention of ``q`` ``(B, N, L, c)`` over ``k``/``v`` ``(B, N, S, c*)`` with a 0/1 ``keep`` ``(B, N, 1, S)``.
 
     ``softmax(s + log(keep + 1e-6)) ⊙ keep`` applied to ``v`` equals the softmax (with the bias) applied
-    to ``v ⊙ keep``, so one fused ``scaled_dot_product_attention`` call does it exactly. With
-    ``exclude_masked`` masked keys get the lowest finite bias instead (weight exactly 0).
+    to ``v ⊙ keep`` (the caller passes ``v`` already multiplied), so one fused
+    ``scaled_dot_product_attention`` call does it exactly. With ``exclude_masked`` masked keys get the
+    lowest finite bias instead (weight exactly 0).
     """
     if exclude_masked:
         bias = torch.where(keep > 0, _log_bias(torch.ones_like(keep)), torch.finfo(keep.dtype).min)
     else:
-        bias = _log_bias(keep)                                            # (B, N, 1, S)
-    # (B, N, length, channels) with contiguous channels: the layout the fused CPU/GPU kernels take
-    out = F.scaled_dot_product_attention(
-        q.transpose(-1, -2).contiguous(),
-        k.transpose(-1, -2).contiguous(),
-        (v * keep).transpose(-1, -2).contiguous(),
-        attn_mask=bias,
-        scale=scale,
-    )
-    return out.transpose(-1, -2)
+        bias = _log_bias(keep)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, scale=scale)
 
 
 def _explicit_band(q: Tensor, k: Tensor, v: Tensor, keep: Tensor, bl: int, scale: float) -> Tensor:
     """``"sliding"``: row ``i`` of a block keeps columns ``i .. i + bl − 1`` of its window (a per-query mask)."""
-    width = k.shape[-1]
+    width = k.shape[-2]
     rows = torch.arange(bl, device=q.device).unsqueeze(1)
     cols = torch.arange(width, device=q.device).unsqueeze(0)
     band = ((cols >= rows) & (cols < rows + bl)).to(q.dtype)              # (bl, W), constant
     final = band * keep                                                   # (B, N, bl, W)
-    scores = torch.matmul(q.transpose(-1, -2), k) * scale + _log_bias(final)
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale + _log_bias(final)
     weights = torch.softmax(scores, dim=-1) * final
-    return torch.matmul(v, weights.transpose(-1, -2))
+    return torch.matmul(weights, v)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import shape_str
@@ -77,4 +78,32 @@ class Dropout(torch.nn.Dropout):
         if x.device.type != "cpu" or self.p == 1.0:
             return super().forward(x)
         keep = torch.rand_like(x) >= self.p
-        return x * keep * (1.0 / (1.0 - self.p))
+        return (x * keep).mul_(1.0 / (1.0 - self.p))  # in place: the product is not saved for backward
+
+
+# On CPU a padded batch costs the work of its padding (about 1/3 more on a typical batch) and buys no
+# parallelism that one video at a time does not already get, so compositions run each element of a
+# prefix-padded CPU batch at its own length; the outputs are the same (a padded batch gives every
+# element what it gives alone) and the padding comes back as zeros. Tests turn this off to exercise
+# the padded path.
+RAGGED_CPU = True
+
+
+def ragged_lengths(x: Tensor, mask: Tensor | None) -> list[int] | None:
+    """Valid lengths when ``x`` is on the CPU, ``mask`` is a prefix mask and lengths differ; else ``None``."""
+    if not RAGGED_CPU or mask is None or x.device.type != "cpu" or x.shape[0] < 2:
+        return None
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (x.shape[0], x.shape[2]):
+        return None  # let float_mask raise the argument error
+    lengths = mask.sum(dim=1)
+    if bool((lengths == x.shape[2]).all()) or not bool((lengths > 0).all()):
+        return None
+    prefix = torch.arange(x.shape[2], device=mask.device).unsqueeze(0) < lengths.unsqueeze(1)
+    if not torch.equal(prefix, mask):
+        return None
+    return lengths.tolist()
+
+
+def stack_ragged(outputs: list[Tensor], length: int) -> Tensor:
+    """Concatenate per-element outputs ``(..., 1, C, n_b)`` along the batch, zero-padded to ``length``."""
+    return torch.cat([F.pad(out, (0, length - out.shape[-1])) for out in outputs], dim=-3)

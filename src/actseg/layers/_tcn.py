@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import Dropout, apply_mask, check_input, float_mask
+from ._common import Dropout, apply_mask, check_input, float_mask, ragged_lengths, stack_ragged
 
 __all__ = [
     "MSTCN",
@@ -158,6 +158,9 @@ class MSTCN(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
+        lengths = ragged_lengths(x, mask)
+        if lengths is not None:
+            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
         m = float_mask(mask, x)
         out = self.stage1.forward_features(x, m)[0]
         outputs = [out]
@@ -283,7 +286,16 @@ class MSTCNPlusPlus(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
-        return torch.stack([logits for logits, _ in self.stage_outputs(x, float_mask(mask, x))])
+        lengths = ragged_lengths(x, mask)
+        if lengths is not None:
+            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
+        m = float_mask(mask, x)
+        logits = self.generation.forward_features(x, m)[0]
+        outputs = [logits]
+        for r in range(self.num_refinement):  # features are not kept (stage_outputs keeps them, for fusion)
+            logits = self._refinement(r).forward_features(_next_stage_input(logits, m), m)[0]
+            outputs.append(logits)
+        return torch.stack(outputs)
 
     def stage_outputs(self, x: Tensor, m: Tensor | None) -> list[tuple[Tensor, Tensor]]:
         """``[(logits, features)]`` of every stage, with a ``(B, 1, T)`` float mask ``m``."""
