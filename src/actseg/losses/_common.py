@@ -50,3 +50,54 @@ def check_target(target: Tensor, batch: int, length: int, num_classes: int, igno
         value = int(target[bad][0])
         expected = f"class ids in [0, {num_classes}) or ignore_index={ignore_index}"
         raise ValueError(f"target: expected {expected}, got {value}")
+
+
+def check_same_shape(input: Tensor, target: Tensor, input_name: str = "input", target_name: str = "target") -> None:
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{target_name}: expected a torch.Tensor, got {type(target).__name__}")
+    if target.shape != input.shape:
+        raise ValueError(
+            f"{target_name}: expected the shape of {input_name} {shape_str(input.shape)}, got {shape_str(target.shape)}"
+        )
+
+
+def check_float(x: Tensor, name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: expected a floating dtype, got {x.dtype}")
+
+
+def frame_mask(mask: Tensor | None, like: Tensor, time_dim: int = -1) -> Tensor | None:
+    """A ``(B, T)`` bool mask broadcast to ``like`` ``(B, ..., T)`` (``None`` stays ``None``).
+
+    ``time_dim`` is the dimension of ``like`` that holds the frames (the last one by default).
+    """
+    if mask is None:
+        return None
+    check_mask(mask, like.shape[0], like.shape[time_dim])
+    shape = [1] * like.ndim
+    shape[0] = like.shape[0]
+    shape[time_dim] = like.shape[time_dim]
+    return mask.reshape(shape).expand_as(like)
+
+
+def upcast(x: Tensor) -> Tensor:
+    """float16/bfloat16 -> float32 (losses compute and reduce in float32 at least)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def reduce_loss(values: Tensor, reduction: str, keep: Tensor | None = None,
+                denominator: Tensor | None = None) -> Tensor:
+    """``"none"``: ``values`` with zeros where ``keep`` is False; ``"sum"``: their sum; ``"mean"``:
+    the sum divided by ``denominator`` (default: the number of kept elements, at least 1)."""
+    if keep is not None:
+        values = torch.where(keep, values, values.new_zeros(()))
+    if reduction == "none":
+        return values
+    total = values.sum()
+    if reduction == "sum":
+        return total
+    if denominator is None:
+        denominator = keep.sum() if keep is not None else torch.tensor(values.numel(), device=values.device)
+    return total / denominator.clamp(min=1).to(total.dtype)
