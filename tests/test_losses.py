@@ -18,9 +18,11 @@ from actseg.losses import (
     FocalLoss,
     GlobalMaskLoss,
     GlobalParseLoss,
+    HardNegativeBCELoss,
     KeypointLoss,
     LocalParseLoss,
     PermutationLoss,
+    SimilaritySmoothingLoss,
     balanced_bce_loss,
     biou_loss,
     boundary_loss,
@@ -28,8 +30,10 @@ from actseg.losses import (
     focal_heatmap_loss,
     focal_loss,
     global_parse_loss,
+    hard_negative_bce_loss,
     local_parse_loss,
     permutation_loss,
+    similarity_smoothing_loss,
 )
 
 LENGTHS = (12, 7)
@@ -81,6 +85,15 @@ def _case_biou(dtype):
     return (torch.randn(2, 3, 12, dtype=dtype) * 2, target), {}
 
 
+def _case_hard_negative(dtype):
+    target = F.one_hot(torch.randint(0, 20, (2, 12)), 20).permute(0, 2, 1).to(dtype)
+    return (torch.randn(2, 20, 12, dtype=dtype) * 3, target), {"num_negatives": 4}
+
+
+def _case_similarity(dtype):
+    return (torch.randn(2, 4, 12, dtype=dtype) * 3, torch.randn(2, 3, 12, dtype=dtype)), {}
+
+
 CASES = {
     "focal_heatmap": (focal_heatmap_loss, FocalHeatmapLoss, _case_heatmap),
     "focal": (focal_loss, FocalLoss, _case_focal),
@@ -88,6 +101,8 @@ CASES = {
     "boundary": (boundary_loss, BoundaryLoss, _case_boundary),
     "dice": (dice_loss, DiceLoss, _case_dice),
     "biou": (biou_loss, BIoULoss, _case_biou),
+    "hard_negative": (hard_negative_bce_loss, HardNegativeBCELoss, _case_hard_negative),
+    "similarity_smoothing": (similarity_smoothing_loss, SimilaritySmoothingLoss, _case_similarity),
 }
 
 
@@ -125,6 +140,10 @@ def test_gradcheck(name):
     fn, _, make = CASES[name]
     torch.manual_seed(2)
     inputs, kwargs = make(torch.float64)
+    if name == "similarity_smoothing":
+        # the default detaches the previous frame by design (as MS-TCN), which a numerical gradient
+        # cannot see; the ASRF form detaches nothing
+        kwargs = {"reference": "asrf"}
     first = inputs[0].clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda x: fn(x, *inputs[1:], _mask(), **kwargs), (first,))
 
@@ -236,6 +255,33 @@ def test_biou_erosion_kernel_controls_band_width():
         assert biou_loss(logits, target, kernel_size=k).item() < 1e-6
     with pytest.raises(ValueError, match="kernel_size: expected an odd positive integer"):
         biou_loss(logits, target, kernel_size=4)
+
+
+def test_hard_negative_selects_the_hardest_negatives():
+    logits = torch.tensor([[[4.0], [0.0], [3.0], [-5.0]]], dtype=torch.float64)  # (1, 4 classes, 1 snippet)
+    target = torch.tensor([[[0.0], [1.0], [0.0], [0.0]]], dtype=torch.float64)
+    pos = -F.logsigmoid(torch.tensor(0.0, dtype=torch.float64))
+    hardest = -(F.logsigmoid(torch.tensor(-4.0, dtype=torch.float64)) + F.logsigmoid(torch.tensor(-3.0,
+                                                                                                 dtype=torch.float64)))
+    expected = pos + 10.0 * hardest / 2
+    torch.testing.assert_close(hard_negative_bce_loss(logits, target, num_negatives=2), expected)
+
+
+def test_similarity_smoothing_weights_and_reference_axis():
+    torch.manual_seed(11)
+    logits = torch.randn(1, 3, 6, dtype=torch.float64)
+    flat = torch.zeros(1, 2, 6, dtype=torch.float64)
+    # constant features: weight 1, the MS-TCN smoothing term per video
+    from actseg.losses import smoothing_loss
+
+    torch.testing.assert_close(similarity_smoothing_loss(logits, flat), smoothing_loss(logits))
+    jump = flat.clone()
+    jump[..., 3:] = 10.0  # a feature jump of norm 10·sqrt(2) between frames 2 and 3 silences that pair
+    assert similarity_smoothing_loss(logits, jump) < similarity_smoothing_loss(logits, flat)
+    squared = similarity_smoothing_loss(logits, jump, squared_distance=True)
+    assert squared < similarity_smoothing_loss(logits, jump)
+    # ASRF normalises over time: two frames give exactly 0 there
+    assert similarity_smoothing_loss(logits[..., :2], flat[..., :2], reference="asrf").item() == 0.0
 
 
 def test_global_mask_loss_composes_eq6():

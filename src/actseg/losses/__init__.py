@@ -5,12 +5,28 @@ Every loss takes ``mask=`` (``(B, T)`` bool, ``True`` = valid) or ``ignore_index
 under fp16/bf16 autocast. See ``docs/losses.md`` for the equation behind each.
 """
 
-from ._classification import BalancedBCELoss, BoundaryLoss, FocalLoss, balanced_bce_loss, boundary_loss, focal_loss
+from ._classification import (
+    BalancedBCELoss,
+    BoundaryLoss,
+    FocalLoss,
+    HardNegativeBCELoss,
+    balanced_bce_loss,
+    boundary_loss,
+    focal_loss,
+    hard_negative_bce_loss,
+)
 from ._heatmap import FocalHeatmapLoss, KeypointLoss, focal_heatmap_loss
 from ._masks import BIoULoss, DiceLoss, GlobalMaskLoss, biou_loss, dice_loss
 from ._matching import PermutationLoss, permutation_loss
 from ._parsing import GlobalParseLoss, LocalParseLoss, global_parse_loss, local_parse_loss
-from ._smoothing import DENOMINATORS, MultiStageLoss, SmoothingLoss, smoothing_loss
+from ._smoothing import (
+    DENOMINATORS,
+    MultiStageLoss,
+    SimilaritySmoothingLoss,
+    SmoothingLoss,
+    similarity_smoothing_loss,
+    smoothing_loss,
+)
 
 __all__ = [
     "DENOMINATORS",
@@ -22,10 +38,12 @@ __all__ = [
     "FocalLoss",
     "GlobalMaskLoss",
     "GlobalParseLoss",
+    "HardNegativeBCELoss",
     "KeypointLoss",
     "LocalParseLoss",
     "MultiStageLoss",
     "PermutationLoss",
+    "SimilaritySmoothingLoss",
     "SmoothingLoss",
     "balanced_bce_loss",
     "biou_loss",
@@ -34,7 +52,9 @@ __all__ = [
     "focal_heatmap_loss",
     "focal_loss",
     "global_parse_loss",
+    "hard_negative_bce_loss",
     "local_parse_loss",
     "permutation_loss",
+    "similarity_smoothing_loss",
     "smoothing_loss",
 ]

@@ -28,9 +28,11 @@ __all__ = [
     "BalancedBCELoss",
     "BoundaryLoss",
     "FocalLoss",
+    "HardNegativeBCELoss",
     "balanced_bce_loss",
     "boundary_loss",
     "focal_loss",
+    "hard_negative_bce_loss",
 ]
 
 
@@ -110,6 +112,79 @@ class FocalLoss(nn.Module):
         return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
 
+def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *,
+                           num_negatives: int | None = None, alpha: float = 10.0, reduction: str = "mean",
+                           reference: str | None = None, epsilon: float = 1e-6) -> Tensor:
+    """Per-class logistic loss with the hardest negative classes up-weighted (GSMT Eq. (5), second term).
+
+    .. math::
+        L_t = -\\sum_{k} y_{t,k} \\log r_{t,k} \\;-\\; \frac{\alpha}{|\\mathcal N_t|}
+              \\sum_{k \\in \\mathcal N_t} \\log(1 - r_{t,k})
+
+    with ``r = sigmoid(logits)`` the per-class regression output and ``N_t`` the ``num_negatives`` negative
+    classes of snippet ``t`` with the largest ``−log(1 − r)`` (GSMT: ``|N| = K/10``, ``α = 10``).
+
+    Convention:
+        - ``reduction="mean"``: average of ``L_t`` over valid snippets.
+        - ``reference="tags"``: the TAGS ``top_lr_loss`` (``num_negatives`` = 120 there, ``⌊0.6 · 200⌋``):
+          ``−Σ y log(r + ε) / (10 + #positives) + α · mean(topk(−(1 − y) log(1 − r + ε)))``, the top-k taken
+          over the class axis and the mean over all ``B · k · T`` selected values (``reduction="mean"`` only).
+
+    Args:
+        logits: ``(B, C, T)`` per-class logits (GSMT: ``K + 1`` classes with background).
+        target: same shape, multi-hot 0/1 class target.
+        mask: ``(B, T)`` bool or ``None``.
+        num_negatives: size of ``N_t`` (default ``C // 10``, at least 1).
+        alpha: weight ``α`` of the negatives.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(B, T)``).
+        reference: ``None`` or ``"tags"``.
+        epsilon: the ``ε`` of ``reference="tags"``.
+    """
+    check_logits(logits)
+    check_same_shape(logits, target, "logits", "target")
+    check_reduction(reduction)
+    if reference is not None:
+        check_choice(reference, ("tags",), "reference")
+    classes = logits.shape[1]
+    k = max(classes // 10, 1) if num_negatives is None else num_negatives
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= classes:
+        raise ValueError(f"num_negatives: expected an integer in [1, {classes}], got {num_negatives!r}")
+    x, y = upcast(logits), upcast(target).to(upcast(logits).dtype)
+    keep = None if mask is None else check_mask(mask, x.shape[0], x.shape[2])
+    if reference == "tags":
+        if reduction != "mean":
+            raise ValueError(f"reduction: reference='tags' is defined for 'mean' only, got {reduction!r}")
+        r = torch.sigmoid(x)
+        weights = None if keep is None else keep.unsqueeze(1).to(x.dtype)
+        pos = -(y * torch.log(r + epsilon))
+        neg = -(1 - y) * torch.log(1 - r + epsilon)
+        if weights is not None:
+            pos, neg = pos * weights, neg * weights
+        hardest = neg.topk(k, dim=1).values
+        count = hardest.numel() if keep is None else k * keep.sum()
+        return pos.sum() / (10 + (y if weights is None else y * weights).sum()) + alpha * hardest.sum() / count
+    pos = -(y * F.logsigmoid(x)).sum(1)
+    neg = -(1 - y) * F.logsigmoid(-x)
+    hardest = torch.where(y > 0, neg.new_zeros(()), neg).topk(k, dim=1).values
+    values = pos + alpha * hardest.mean(1)
+    return reduce_loss(values, reduction, keep)
+
+
+class HardNegativeBCELoss(nn.Module):
+    """Module form of :func:`hard_negative_bce_loss`; ``forward(logits, target, mask=None)``."""
+
+    def __init__(self, num_negatives: int | None = None, alpha: float = 10.0, reduction: str = "mean",
+                 reference: str | None = None, epsilon: float = 1e-6) -> None:
+        super().__init__()
+        self.num_negatives, self.alpha = num_negatives, float(alpha)
+        self.reduction = check_reduction(reduction)
+        self.reference, self.epsilon = reference, float(epsilon)
+
+    def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+        return hard_negative_bce_loss(logits, target, mask, num_negatives=self.num_negatives, alpha=self.alpha,
+                                      reduction=self.reduction, reference=self.reference, epsilon=self.epsilon)
+
+
 def _binary_inputs(logits: Tensor, target: Tensor, mask: Tensor | None, time_dim: int = -1):
     check_float(logits, "logits")
     if logits.ndim < 2:
@@ -137,7 +212,7 @@ def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None
           negatives ``w_+ = 1/2``.
         - ``reference="tags"``: the TAGS ``loss_tags.py`` weighting, on ``p = sigmoid(logits)`` with
           ``log(p + ε)``: ``P = 10 + N_+``, ``N_all = 10 + P + N_−`` (as coded), ``r = N_all / P``,
-          same ``w_±``, sum divided by ``N_all``.
+          same ``w_±``, sum divided by ``N_all``; ``r`` and ``w_±`` in float32 as there (integer counts).
         - ``mask`` ``(B, T)`` applies to the last dimension (frames or snippets).
 
     Args:
@@ -157,9 +232,11 @@ def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None
     positives = y_kept.sum()
     if reference == "tags":
         prob = torch.sigmoid(x)
-        num_pos = 10 + positives
-        total = 10 + num_pos + (count - positives)
-        ratio = total / num_pos
+        # integer counts as in the TAGS code, so that ratio and weights are float32 there as here
+        hard_pos, hard_neg = (y_kept == 1), (y == 0) if keep is None else (y == 0) & keep
+        num_pos = 10 + hard_pos.sum()
+        total = 10 + num_pos + hard_neg.sum()
+        ratio = (total / num_pos).to(torch.get_default_dtype())
         log_pos, log_neg = torch.log(prob + epsilon), torch.log(1 - prob + epsilon)
         denominator = total
     else:
@@ -191,7 +268,7 @@ class BalancedBCELoss(nn.Module):
 
 
 def boundary_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, pos_weight: float | None = None,
-                  reduction: str = "mean") -> Tensor:
+                  reduction: str = "mean", reference: str | None = None) -> Tensor:
     """Binary cross-entropy of boundary logits against a (Gaussian-smoothed) boundary target.
 
     InterAct Eq. (8) (per stage): ``−(1/T) Σ_t [g(Y_b)(t) log P_b(t) + (1 − g(Y_b)(t)) log(1 − P_b(t))]``
@@ -202,7 +279,10 @@ def boundary_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *,
     Convention:
         - ``reduction="mean"``: average over the batch's valid frames (pooled over videos; ``1/T`` for
           one video).
-        - ``pos_weight`` multiplies the positive term (``torch.nn.BCEWithLogitsLoss`` semantics).
+        - ``pos_weight`` multiplies the positive term (``torch.nn.BCEWithLogitsLoss`` semantics); ASRF
+          sets it to ``#frames / #boundary frames`` of the training set.
+        - ``reference="asrf"``: ASRF's ``BoundaryRegressionLoss`` averaging, the mean over each
+          video's valid frames, then the mean over videos (``reduction="mean"`` only).
 
     Args:
         logits: ``(B, T)`` or ``(B, 1, T)`` boundary logits.
@@ -210,24 +290,35 @@ def boundary_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *,
         mask: ``(B, T)`` bool or ``None``.
         pos_weight: weight of the positive term or ``None``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        reference: ``None`` or ``"asrf"``.
     """
     x, y, keep = _binary_inputs(logits, target, mask)
     check_reduction(reduction)
+    if reference is not None:
+        check_choice(reference, ("asrf",), "reference")
     weight = None if pos_weight is None else x.new_tensor(float(pos_weight))
     values = F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=weight)
+    if reference == "asrf":
+        if reduction != "mean":
+            raise ValueError(f"reduction: reference='asrf' is defined for 'mean' only, got {reduction!r}")
+        counted = torch.ones_like(values, dtype=torch.bool) if keep is None else keep
+        per_video = reduce_loss(values, "none", counted).flatten(1).sum(1) / counted.flatten(1).sum(1)
+        return per_video.mean()
     return reduce_loss(values, reduction, keep)
 
 
 class BoundaryLoss(nn.Module):
     """Module form of :func:`boundary_loss`; ``forward(logits, target, mask=None)``."""
 
-    def __init__(self, pos_weight: float | None = None, reduction: str = "mean") -> None:
+    def __init__(self, pos_weight: float | None = None, reduction: str = "mean", reference: str | None = None) -> None:
         super().__init__()
         self.pos_weight = None if pos_weight is None else float(pos_weight)
         self.reduction = check_reduction(reduction)
+        self.reference = reference
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        return boundary_loss(logits, target, mask, pos_weight=self.pos_weight, reduction=self.reduction)
+        return boundary_loss(logits, target, mask, pos_weight=self.pos_weight, reduction=self.reduction,
+                             reference=self.reference)
 
     def extra_repr(self) -> str:
         return f"pos_weight={self.pos_weight}, reduction={self.reduction!r}"

@@ -13,7 +13,14 @@ from torch import Tensor, nn
 from .._checks import check_choice
 from ._common import check_logits, check_mask, check_reduction, check_target
 
-__all__ = ["DENOMINATORS", "MultiStageLoss", "SmoothingLoss", "smoothing_loss"]
+__all__ = [
+    "DENOMINATORS",
+    "MultiStageLoss",
+    "SimilaritySmoothingLoss",
+    "SmoothingLoss",
+    "similarity_smoothing_loss",
+    "smoothing_loss",
+]
 
 DENOMINATORS = ("valid", "reference")
 
@@ -157,3 +164,92 @@ class MultiStageLoss(nn.Module):
     def extra_repr(self) -> str:
         return (f"smoothing_weight={self.smoothing_weight}, ignore_index={self.ignore_index}, clamp={self.clamp}, "
                 f"denominator={self.denominator!r}")
+
+
+def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | None = None, *, clamp: float = 16.0,
+                              sigma: float = 1.0, squared_distance: bool = False, reduction: str = "mean",
+                              reference: str | None = None) -> Tensor:
+    """Gaussian-similarity weighted T-MSE of ASRF (Ishikawa et al., WACV 2021): smooth less across feature changes.
+
+    .. math::
+        L = \\frac{1}{B} \\sum_b \\frac{1}{K (n_b - 1)} \\sum_{t, k}
+            \\min(\\Delta_{t,k}^2, \\tau^2)\\; \\exp\\Bigl(-\\frac{\\lVert f_t - f_{t-1} \\rVert_2}{2\\sigma^2}\\Bigr)
+
+    with ``Δ`` as in :func:`smoothing_loss` (class log-probabilities, previous frame detached) over the
+    ``n_b`` valid frames of video ``b``.
+
+    Convention:
+        - The exponent uses the L2 **norm** of the feature difference, as the ASRF code does
+          (``torch.norm``); ``squared_distance=True`` uses the squared norm of the usual Gaussian kernel.
+        - Per-video mean over ``K ×`` its valid frame pairs, then mean over videos (ASRF's averaging).
+          Frames with ``mask == False`` are removed first, so their neighbours become adjacent (ASRF drops
+          ignored frames the same way).
+        - ``reference="asrf"``: the ASRF ``GaussianSimilarityTMSE`` numbers exactly. Its
+          ``log_softmax`` runs over the **time** axis (``pred`` is ``(C, T)`` inside its loop and it
+          normalises ``dim=1``), each of the two shifted slices separately, and nothing is detached; a
+          video with two valid frames then gives exactly 0, one with fewer gives NaN (kept as is).
+
+    Args:
+        logits: ``(B, K, T)`` frame logits.
+        features: ``(B, D, T)`` the features the similarity is computed on (ASRF: the input features).
+        mask: ``(B, T)`` bool or ``None``.
+        clamp: ``τ²`` (16).
+        sigma: ``σ`` (1).
+        squared_distance: use ``‖·‖²`` in the exponent.
+        reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
+        reference: ``None`` or ``"asrf"``.
+    """
+    check_logits(logits)
+    check_logits(features, "features")
+    batch, _, length = logits.shape
+    if features.shape[0] != batch or features.shape[2] != length:
+        raise ValueError(f"features: expected shape ({batch}, D, {length}), got {tuple(features.shape)}")
+    mask = check_mask(mask, batch, length)
+    check_reduction(reduction)
+    clamp = _check_clamp(clamp)
+    if not float(sigma) > 0:
+        raise ValueError(f"sigma: expected a positive bandwidth, got {sigma!r}")
+    if reference is not None:
+        check_choice(reference, ("asrf",), "reference")
+    per_video = []
+    for b in range(batch):  # videos of a batch have different valid lengths; no loop over frames
+        keep = slice(None) if mask is None else mask[b]
+        x = logits[b][:, keep]
+        x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        f = features[b][:, keep].to(x.dtype)
+        distance = torch.linalg.vector_norm(f[:, 1:] - f[:, :-1], dim=0)
+        weight = torch.exp(-(distance.pow(2) if squared_distance else distance) / (2 * sigma**2))
+        if reference == "asrf":
+            diff = F.log_softmax(x[:, 1:], dim=1) - F.log_softmax(x[:, :-1], dim=1)
+        else:
+            logp = F.log_softmax(x, dim=0)
+            diff = logp[:, 1:] - logp.detach()[:, :-1]
+        terms = diff.pow(2).clamp(min=0, max=clamp) * weight
+        if reference == "asrf" or terms.numel():
+            per_video.append(terms.mean())
+        else:
+            per_video.append(x.sum() * 0)  # one valid frame: no pair, no term
+    values = torch.stack(per_video)
+    if reduction == "none":
+        return values
+    return values.sum() if reduction == "sum" else values.mean()
+
+
+class SimilaritySmoothingLoss(nn.Module):
+    """Module form of :func:`similarity_smoothing_loss`; ``forward(logits, features, mask=None)``."""
+
+    def __init__(self, clamp: float = 16.0, sigma: float = 1.0, squared_distance: bool = False,
+                 reduction: str = "mean", reference: str | None = None) -> None:
+        super().__init__()
+        self.clamp, self.sigma = _check_clamp(clamp), float(sigma)
+        self.squared_distance = bool(squared_distance)
+        self.reduction = check_reduction(reduction)
+        self.reference = reference
+
+    def forward(self, logits: Tensor, features: Tensor, mask: Tensor | None = None) -> Tensor:
+        return similarity_smoothing_loss(logits, features, mask, clamp=self.clamp, sigma=self.sigma,
+                                         squared_distance=self.squared_distance, reduction=self.reduction,
+                                         reference=self.reference)
+
+    def extra_repr(self) -> str:
+        return f"clamp={self.clamp}, sigma={self.sigma}, squared_distance={self.squared_distance}"
