@@ -56,6 +56,7 @@ class TestSegments:
         empty = Segments.empty()
         assert len(empty) == 0
         assert Segments.empty(scores=True).scores.shape == (0,)
+        assert Segments.empty(dtype=np.float64).starts.dtype == np.float64
         assert Segments([], [], []).starts.dtype == np.int64
 
     def test_repr(self):

@@ -72,9 +72,13 @@ class Segments:
 
     @classmethod
     def empty(cls, *, scores: bool = False, dtype: Any = np.int64) -> Segments:
-        """No segments (``len() == 0``), with an empty ``scores`` array when ``scores=True``."""
-        none = np.zeros(0, dtype=dtype)
-        return cls(none, none, np.zeros(0, np.int64), np.zeros(0) if scores else None)
+        """No segments (``len() == 0``) with boundaries of ``dtype``; an empty ``scores`` array when ``scores=True``."""
+        out = cls.__new__(cls)
+        out.starts = np.zeros(0, dtype=dtype)
+        out.ends = np.zeros(0, dtype=dtype)
+        out.labels = np.zeros(0, np.int64)
+        out.scores = np.zeros(0) if scores else None
+        return out
 
     @property
     def lengths(self) -> np.ndarray:

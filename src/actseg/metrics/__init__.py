@@ -1,10 +1,37 @@
 """Evaluation metrics identical to the official scripts of the field, selected by ``protocol=``.
 
-Temporal action segmentation: :func:`accuracy`, :func:`edit_score`, :func:`segment_stats`,
-:func:`f1_score` (one video) and :class:`SegmentationMetrics` (a dataset, DDP-exact).
-TAS numbers are percentages, as the scripts and papers report them.
+- Temporal action segmentation: :func:`accuracy`, :func:`edit_score`, :func:`segment_stats`,
+  :func:`f1_score` (one video) and :class:`SegmentationMetrics` (a dataset, DDP-exact). Percentages.
+- Temporal action localization: :func:`detection_map` and :class:`DetectionMAP` (ActivityNet and
+  ActionFormer protocols), the threshold sets, :func:`segment_map` and :func:`frame_map` (MTL-ERA's
+  skeleton-TAS "mAP"s). Fractions in [0, 1].
 """
 
+from ._detection import (
+    ACTIONFORMER_TIOU_THRESHOLDS,
+    ACTIVITYNET_TIOU_THRESHOLDS,
+    DETECTION_PROTOCOLS,
+    THUMOS14_TIOU_THRESHOLDS,
+    DetectionMAP,
+    detection_map,
+    frame_map,
+    segment_map,
+)
 from ._segmentation import PROTOCOLS, SegmentationMetrics, accuracy, edit_score, f1_score, segment_stats
 
-__all__ = ["PROTOCOLS", "SegmentationMetrics", "accuracy", "edit_score", "f1_score", "segment_stats"]
+__all__ = [
+    "ACTIONFORMER_TIOU_THRESHOLDS",
+    "ACTIVITYNET_TIOU_THRESHOLDS",
+    "DETECTION_PROTOCOLS",
+    "PROTOCOLS",
+    "THUMOS14_TIOU_THRESHOLDS",
+    "DetectionMAP",
+    "SegmentationMetrics",
+    "accuracy",
+    "detection_map",
+    "edit_score",
+    "f1_score",
+    "frame_map",
+    "segment_map",
+    "segment_stats",
+]
