@@ -79,6 +79,19 @@ def id_set(values: Any, name: str) -> np.ndarray:
     return arr
 
 
+def check_tensor_mask(mask: Any, batch: int, length: int, name: str = "mask") -> Any:
+    """A ``(B, T)`` bool ``torch.Tensor`` padding mask (``True`` = valid frame), or ``None``."""
+    if mask is None:
+        return None
+    if not is_tensor(mask):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(mask).__name__}")
+    if str(mask.dtype) != "torch.bool":
+        raise TypeError(f"{name}: expected dtype torch.bool, got {mask.dtype}")
+    if tuple(mask.shape) != (batch, length):
+        raise ValueError(f"{name}: expected shape (B, T) = {(batch, length)}, got {shape_str(mask.shape)}")
+    return mask
+
+
 def check_choice(value: Any, choices: Collection[str], name: str) -> str:
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import shape_str
+from .._checks import check_tensor_mask, shape_str
 
 
 def check_input(x: Tensor, channels: int, name: str = "x") -> None:
@@ -28,15 +28,8 @@ def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
 
     An all-valid mask changes nothing, so it is dropped once here rather than multiplied in every layer.
     """
-    if mask is None:
+    if check_tensor_mask(mask, x.shape[0], x.shape[2]) is None:
         return None
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask: expected dtype torch.bool, got {mask.dtype}")
-    expected = (x.shape[0], x.shape[2])
-    if tuple(mask.shape) != expected:
-        raise ValueError(f"mask: expected shape (B, T) = {expected}, got {shape_str(mask.shape)}")
     if bool(mask.all()):
         return None
     return mask.to(dtype=x.dtype, device=x.device).unsqueeze(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, shape_str
+from .._checks import check_choice, check_tensor_mask, shape_str
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -24,17 +24,7 @@ def check_logits(logits: Tensor, name: str = "logits") -> None:
         raise TypeError(f"{name}: expected a floating dtype, got {logits.dtype}")
 
 
-def check_mask(mask: Tensor | None, batch: int, length: int) -> Tensor | None:
-    """``(B, T)`` bool mask or ``None``."""
-    if mask is None:
-        return None
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask: expected dtype torch.bool, got {mask.dtype}")
-    if tuple(mask.shape) != (batch, length):
-        raise ValueError(f"mask: expected shape (B, T) = {(batch, length)}, got {shape_str(mask.shape)}")
-    return mask
+check_mask = check_tensor_mask
 
 
 def check_target(target: Tensor, batch: int, length: int, num_classes: int, ignore_index: int) -> None:

@@ -5,8 +5,18 @@
 - Temporal action localization: :func:`detection_map` and :class:`DetectionMAP` (ActivityNet and
   ActionFormer protocols), the threshold sets, :func:`segment_map` and :func:`frame_map` (MTL-ERA's
   skeleton-TAS "mAP"s). Fractions in [0, 1].
+- Boundaries (temporal action parsing, generic event boundaries): :func:`boundary_f1` and
+  :class:`BoundaryF1` with the TAPOS, Kinetics-GEBD and ASRF protocols.
 """
 
+from ._boundary import (
+    ABSOLUTE_THRESHOLDS,
+    BOUNDARY_PROTOCOLS,
+    RELATIVE_THRESHOLDS,
+    BoundaryF1,
+    BoundaryMatch,
+    boundary_f1,
+)
 from ._detection import (
     ACTIONFORMER_TIOU_THRESHOLDS,
     ACTIVITYNET_TIOU_THRESHOLDS,
@@ -20,14 +30,20 @@ from ._detection import (
 from ._segmentation import PROTOCOLS, SegmentationMetrics, accuracy, edit_score, f1_score, segment_stats
 
 __all__ = [
+    "ABSOLUTE_THRESHOLDS",
     "ACTIONFORMER_TIOU_THRESHOLDS",
     "ACTIVITYNET_TIOU_THRESHOLDS",
+    "BOUNDARY_PROTOCOLS",
     "DETECTION_PROTOCOLS",
     "PROTOCOLS",
+    "RELATIVE_THRESHOLDS",
     "THUMOS14_TIOU_THRESHOLDS",
+    "BoundaryF1",
+    "BoundaryMatch",
     "DetectionMAP",
     "SegmentationMetrics",
     "accuracy",
+    "boundary_f1",
     "detection_map",
     "edit_score",
     "f1_score",

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import id_set, shape_str
+from .._checks import check_tensor_mask, id_set, shape_str
 
 # Gaussians are flushed to 0 below the smallest normal number (float32: 1.18e-38 = exp(-87.3)):
 # subnormal and underflowing results take a slow path on x86 CPUs (an exp or a multiplication that
@@ -64,13 +64,7 @@ def as_mask(mask: Any, batch: int, length: int, device: torch.device) -> Tensor 
         if mask.dtype != np.bool_:
             raise TypeError(f"mask: expected dtype bool, got {mask.dtype}")
         mask = torch.from_numpy(np.ascontiguousarray(mask))
-    elif not isinstance(mask, Tensor):
-        raise TypeError(f"mask: expected a torch.Tensor, got {type(mask).__name__}")
-    if mask.dtype != torch.bool:
-        raise TypeError(f"mask: expected dtype torch.bool, got {mask.dtype}")
-    if tuple(mask.shape) != (batch, length):
-        raise ValueError(f"mask: expected shape (B, T) = {(batch, length)}, got {shape_str(mask.shape)}")
-    return mask.to(device)
+    return check_tensor_mask(mask, batch, length).to(device)
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:

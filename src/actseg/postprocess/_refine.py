@@ -1,0 +1,442 @@
+"""ASRF post-processing of frame-wise predictions: boundary refinement, short-run relabelling, Gaussian smoothing.
+
+Ishikawa et al., "Alleviating Over-segmentation Errors by Detecting Action Boundaries" (ASRF), WACV
+2021, Sec. 3.3 and 4.4 (``libs/postprocess.py``: ``PostProcessor`` with ``refinement_with_boundary``,
+``relabeling``, ``smoothing``); InterAct (Sec. 3.3, "Generating Predictions") applies the same
+boundary refinement as its "label smoothing strategy". Every difference from the reference code is
+listed in the docstrings and in ``docs/boundary.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .._checks import check_choice, is_tensor, shape_str, to_numpy
+from ._peaks import PEAK_MODES, mask_rows, peak_mode_code, real_rows, threshold_value
+
+__all__ = ["TIE_BREAKS", "gaussian_smoothing", "refine_by_boundaries", "relabel_short_segments"]
+
+TIE_BREAKS = ("probability", "reference")
+
+
+# ----------------------------------------------------------------------------------------------
+# argument handling
+
+
+def _array(x: Any, name: str) -> np.ndarray:
+    if is_tensor(x):
+        x = x.detach()
+        if x.dtype.is_floating_point and x.element_size() < 4:
+            x = x.float()
+        return x.cpu().numpy()
+    return to_numpy(x, name)
+
+
+def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
+    """``(array, is_scores, single)``: float ``(B, K, T)``/``(K, T)`` scores or integer ``(B, T)``/``(T,)`` labels."""
+    arr = _array(x, name)
+    if arr.dtype == np.bool_:
+        raise TypeError(f"{name}: expected floating class scores or integer labels, got dtype bool")
+    if np.issubdtype(arr.dtype, np.floating):
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected class scores of shape (B, K, T) or (K, T), got {shape_str(arr.shape)}")
+        if arr.shape[-2] == 0:
+            raise ValueError(f"{name}: expected at least one class, got shape {shape_str(arr.shape)}")
+        single = arr.ndim == 2
+        arr = arr.astype(np.float32) if arr.dtype == np.float16 else arr
+        return np.ascontiguousarray(arr[None] if single else arr), True, single
+    if np.issubdtype(arr.dtype, np.integer):
+        if arr.ndim not in (1, 2):
+            raise ValueError(f"{name}: expected integer labels of shape (B, T) or (T,), got {shape_str(arr.shape)}")
+        single = arr.ndim == 1
+        arr = arr.astype(np.int64, copy=False)
+        return np.ascontiguousarray(arr[None] if single else arr), False, single
+    raise TypeError(f"{name}: expected floating class scores or integer labels, got dtype {arr.dtype}")
+
+
+def _check_ignore_index(ignore_index: Any) -> int:
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+    return int(ignore_index)
+
+
+def _where(info: np.ndarray, single: bool) -> str:
+    return f"frame {info[1]}" if single else f"batch element {info[0]}, frame {info[1]}"
+
+
+def _like(result: np.ndarray, reference: Any, single: bool) -> Any:
+    """Drop the batch axis of a single video and return a tensor on ``reference``'s device for tensor input."""
+    out = result[0] if single else result
+    if is_tensor(reference):
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(out)).to(reference.device)
+    return out
+
+
+def _labels_from(arr: np.ndarray, is_scores: bool) -> np.ndarray:
+    return np.ascontiguousarray(arr.argmax(axis=1).astype(np.int64)) if is_scores else arr
+
+
+# ----------------------------------------------------------------------------------------------
+# boundary refinement
+
+
+def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold: float = 0.5, mask: Any = None,
+                         tie_break: str = "probability", from_logits: bool | None = None,
+                         peaks: str = "argrelmax", ignore_index: int = -100) -> Any:
+    """Relabel every span between two predicted boundaries with its majority class (ASRF refinement).
+
+    ASRF (Ishikawa et al., WACV 2021), Sec. 3.3 / Fig. 3, ``PostProcessor("refinement_with_boundary")``;
+    InterAct, Sec. 3.3 ("label smoothing strategy"). Per video, with frame labels
+    :math:`\\hat y_t = \\arg\\max_c s_{c,t}` and boundaries
+    :math:`b_0 = 0 < b_1 < \\dots < b_m` = ``find_peaks(boundary_prob, threshold, mode=peaks)`` and
+    :math:`b_{m+1} = T` (the valid length):
+
+    .. math:: \\tilde y_t = \\arg\\max_c \\bigl|\\{u \\in [b_j, b_{j+1}) : \\hat y_u = c\\}\\bigr|
+              \\quad\\text{for } t \\in [b_j, b_{j+1})
+
+    Convention:
+        - Ties between equally frequent classes (``tie_break="probability"``, default) go to the
+          class with the largest summed probability over the span, then to the smallest class id.
+          Probabilities are ``softmax`` over classes of the scores when they are logits
+          (``from_logits=True``), the scores themselves when they are probabilities
+          (``from_logits=False``); ``None`` decides per video: probabilities when every valid frame
+          holds values in [0, 1] summing to 1 (``numpy.allclose`` tolerances).
+        - ``tie_break="reference"`` reproduces the reference rule: the largest **raw** score sum
+          wins only if it is positive (strict ``>`` from 0, smallest class on equal sums); when all
+          tied sums are <= 0 (negative logits) the label of the previous span is reused — the
+          reference's loop variable, which also carries over from the previous video of the
+          batch. Where the reference has no previous label it raises ``UnboundLocalError``; this
+          raises ``ValueError``. Sums are accumulated in float64 (the reference sums float32).
+        - Integer labels (no scores, ASRF's oracle experiment) break ties by the smallest class id.
+        - Boundaries end at the **valid length** of each video. ASRF appends the padded length, so
+          padded frames vote in the last span of a shorter video of a padded batch (a bug; its
+          evaluation uses batch size 1). Padded frames get ``ignore_index``.
+        - Frame labels are the first maximum of the scores; ASRF takes the argmax of a float32
+          softmax, which equals it except where two scores round to the same probability.
+        - ``boundary_prob`` must be probabilities. ASRF applies a sigmoid itself unless the whole
+          array already lies in [0, 1] (a logit track inside [0, 1] is then misread); call
+          ``torch.sigmoid`` first. ``threshold`` is compared in the dtype of ``boundary_prob``.
+        - The reference's softmax of a batch of logits divides ``(N, C, T)`` by ``(N, T)``: it
+          raises for ``N > 1`` (unless ``N == C``, where it silently mixes videos). Not reproduced.
+
+    Args:
+        scores_or_labels: ``(B, K, T)`` float class scores (logits or probabilities) or ``(B, T)``
+            integer labels; one video: ``(K, T)`` or ``(T,)``. numpy, torch (any device) or sequence.
+        boundary_prob: ``(B, T)`` or ``(B, 1, T)`` boundary probabilities in [0, 1]; ``(T,)`` for one video.
+        threshold: boundary peaks below it are ignored (ASRF's ``boundary_th``; 0.5 in its configs).
+        mask: optional ``(B, T)`` (or ``(B, 1, T)``) bool, ``True`` = valid frame.
+        tie_break: ``"probability"`` or ``"reference"``.
+        from_logits: whether float scores are logits (see above); ``None`` = decide per video.
+        peaks: ``"argrelmax"`` (ASRF) or ``"plateau"`` (see :func:`find_peaks`); spans always start at frame 0.
+        ignore_index: value written at padded frames.
+
+    Returns:
+        ``(B, T)`` int64 refined labels (``(T,)`` for one video): numpy, or a tensor on the device of
+        ``scores_or_labels`` for tensor input.
+
+    Raises:
+        ValueError: shapes disagree, ``boundary_prob`` outside [0, 1] or NaN, NaN scores, negative
+            labels, an unresolved reference tie, bad option values.
+        TypeError: wrong dtypes.
+
+    Example:
+        >>> import numpy as np
+        >>> labels = np.array([0, 0, 1, 0, 2, 2, 1, 2])
+        >>> prob = np.array([0.0, 0.1, 0.2, 0.1, 0.9, 0.3, 0.1, 0.0])
+        >>> refine_by_boundaries(labels, prob).tolist()
+        [0, 0, 0, 0, 2, 2, 2, 2]
+    """
+    from ._refine_kernels import (
+        ERR_LABEL_NEGATIVE,
+        ERR_PROB_RANGE,
+        ERR_SCORE_NAN,
+        ERR_TIE_UNRESOLVED,
+        OK,
+        TIE_PROBABILITY,
+        TIE_REFERENCE,
+        refine_labels,
+        refine_scores,
+    )
+
+    check_choice(tie_break, TIE_BREAKS, "tie_break")
+    check_choice(peaks, PEAK_MODES, "peaks")
+    if from_logits is not None and not isinstance(from_logits, bool):
+        raise TypeError(f"from_logits: expected True, False or None, got {type(from_logits).__name__}")
+    fill = _check_ignore_index(ignore_index)
+    arr, is_scores, single = _scores_or_labels(scores_or_labels, "scores_or_labels")
+    batch, length = arr.shape[0], arr.shape[-1]
+    prob, prob_single = real_rows(boundary_prob, "boundary_prob", allow_3d=True)
+    if single and not prob_single and prob.shape[0] == 1:
+        prob_single = True
+    expected = (length,) if single else (batch, length)
+    if prob_single != single or prob.shape != (batch, length):
+        got = prob.shape[1:] if prob_single else prob.shape
+        raise ValueError(f"boundary_prob: expected shape {shape_str(expected)} (as scores_or_labels), "
+                         f"got {shape_str(got)}")
+    mask_arr = mask_rows(mask, (batch, length), single)
+    thr = threshold_value(threshold, prob.dtype)
+    code = peak_mode_code(peaks, "peaks")
+    out = np.full((batch, length), fill, dtype=np.int64)
+    info = np.zeros(2, dtype=np.int64)
+    if is_scores:
+        logits = -1 if from_logits is None else int(from_logits)
+        tie = TIE_PROBABILITY if tie_break == "probability" else TIE_REFERENCE
+        status = refine_scores(arr, prob, mask_arr, thr, code, tie, logits, out, info)
+    else:
+        valid = arr[mask_arr]
+        n_classes = int(valid.max()) + 1 if valid.size else 1
+        status = refine_labels(arr, prob, mask_arr, thr, code, max(n_classes, 1), out, info)
+    if status != OK:
+        where = _where(info, single)
+        if status == ERR_PROB_RANGE:
+            value = prob[info[0], info[1]]
+            raise ValueError(f"boundary_prob: expected probabilities in [0, 1] (apply a sigmoid to logits), "
+                             f"got {value} at {where}")
+        if status == ERR_SCORE_NAN:
+            raise ValueError(f"scores_or_labels: expected finite scores, got NaN at {where}")
+        if status == ERR_LABEL_NEGATIVE:
+            value = arr[info[0], info[1]]
+            raise ValueError(f"scores_or_labels: expected class ids >= 0 at valid frames, got {value} at {where}")
+        if status == ERR_TIE_UNRESOLVED:
+            raise ValueError(
+                f"scores_or_labels: tie_break='reference' found equally frequent classes whose summed scores "
+                f"are all <= 0 in the span starting at {where}, and no previous span to take the label from "
+                f"(the reference raises UnboundLocalError here); use tie_break='probability'"
+            )
+        raise RuntimeError(f"refine_by_boundaries: unexpected kernel status {status}")  # pragma: no cover
+    return _like(out, scores_or_labels, single)
+
+
+# ----------------------------------------------------------------------------------------------
+# short-run relabelling
+
+
+def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = None, reference: bool = False,
+                           ignore_index: int = -100) -> Any:
+    """Give every run of at most ``max_length`` frames the label of the preceding longer run (ASRF ``relabeling``).
+
+    ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("relabeling", theta_t=15)``: an action
+    segment shorter than :math:`\\theta_t` frames is over-segmentation and takes the class of the
+    segment before it.
+
+    Convention:
+        - Runs are maximal runs of one label over the valid frames, measured on the input; a run of
+          ``<= max_length`` frames takes the label of the nearest preceding run longer than
+          ``max_length`` (chains of short runs all take it, as in the reference).
+        - Short runs at the start of the video (before any long run) take the label of the first
+          long run. The reference copies the **last frame of the video** into a short first run
+          (``preds[j - cnt - 1]`` with index -1). Without any long run nothing changes.
+        - ``reference=True`` reproduces the reference loop exactly, including its last-run quirk:
+          after the loop it relabels ``[T-1-cnt, T-1)`` — one frame early, so the last frame keeps
+          its label and the frame before a short last run is overwritten too — and its first-run
+          rule. A single frame is returned unchanged (the reference raises ``UnboundLocalError``).
+        - Padded frames are removed before the runs are formed and get ``ignore_index``.
+
+    Args:
+        labels: ``(B, T)`` or ``(T,)`` integer labels, or float scores ``(B, K, T)`` / ``(K, T)``
+            (their argmax over classes is taken).
+        max_length: runs of at most this many frames are relabelled (ASRF's ``theta_t``), >= 0.
+        mask: optional ``(B, T)`` bool, ``True`` = valid frame.
+        reference: reproduce the reference loop bit for bit (see above).
+        ignore_index: value written at padded frames.
+
+    Returns:
+        int64 labels of shape ``(B, T)`` (``(T,)`` for one video), numpy or tensor as the input.
+
+    Example:
+        >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2).tolist()
+        [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2, reference=True).tolist()
+        [3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    """
+    from ._refine_kernels import ERR_LABEL_NEGATIVE, OK, relabel_batch
+
+    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
+        raise TypeError(f"max_length: expected an int, got {type(max_length).__name__}")
+    if max_length < 0:
+        raise ValueError(f"max_length: expected an int >= 0, got {max_length}")
+    if not isinstance(reference, bool):
+        raise TypeError(f"reference: expected a bool, got {type(reference).__name__}")
+    fill = _check_ignore_index(ignore_index)
+    arr, is_scores, single = _scores_or_labels(labels, "labels")
+    lab = _labels_from(arr, is_scores)
+    mask_arr = mask_rows(mask, lab.shape, single)
+    out = np.full(lab.shape, fill, dtype=np.int64)
+    info = np.zeros(2, dtype=np.int64)
+    status = relabel_batch(lab, mask_arr, int(max_length), reference, out, info)
+    if status == ERR_LABEL_NEGATIVE:
+        raise ValueError(f"labels: expected class ids >= 0 at valid frames, got {lab[info[0], info[1]]} "
+                         f"at {_where(info, single)}")
+    assert status == OK
+    return _like(out, labels, single)
+
+
+# ----------------------------------------------------------------------------------------------
+# Gaussian smoothing
+
+
+def gaussian_kernel(kernel_size: int, sigma: float, *, normalize: bool = False, dtype: Any = None) -> Any:
+    """The 1-D Gaussian filter of ASRF's ``GaussianSmoothing`` as a ``(kernel_size,)`` tensor.
+
+    .. math:: g_i = \\frac{1}{\\sigma\\sqrt{2\\pi}} \\exp\\Bigl(-\\frac{(i - (k-1)/2)^2}{2\\sigma^2}\\Bigr),
+              \\quad i = 0, \\dots, k-1
+
+    ASRF leaves the normalisation line commented out: the taps sum to the truncated, sampled
+    density (``1 + 5e-9`` for ``k=15, sigma=1``; 0.883 for ``k=3``; 0.991 for ``k=5``; 0.988 for
+    ``k=15, sigma=3``; 1.340 for ``sigma=0.3``). ``normalize=True`` divides by the sum. The argmax
+    after smoothing does not depend on it; the smoothed scores do.
+    """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    grid = torch.arange(kernel_size).to(dtype)
+    mean = (kernel_size - 1) / 2
+    kernel = 1 / (sigma * math.sqrt(2 * math.pi))
+    kernel = kernel * torch.exp(-(((grid - mean) / sigma) ** 2) / 2)  # the reference's expression and order
+    if normalize:
+        kernel = kernel / kernel.sum()
+    return kernel
+
+
+def _mirror_index(length: int, pad: int, device: Any) -> Any:
+    """Indices of ``[-pad, length + pad)`` reflected into ``[0, length)`` (whole-sample symmetry, repeated)."""
+    import torch
+
+    idx = torch.arange(-pad, length + pad, device=device)
+    if length == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (length - 1)
+    idx = idx.remainder(period)
+    return torch.where(idx >= length, period - idx, idx)
+
+
+def gaussian_smoothing(scores: Any, *, kernel_size: int = 15, sigma: float = 1.0, mask: Any = None,
+                       from_logits: bool | None = None, normalize: bool = False, return_scores: bool = False,
+                       ignore_index: int = -100) -> Any:
+    """Smooth class probabilities over time with a Gaussian filter, then take the argmax (ASRF ``smoothing``).
+
+    ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("smoothing")`` with ``GaussianSmoothing``
+    (``libs/transformer.py``): probabilities ``p`` (softmax of logits), reflect padding by
+    ``(k-1)/2`` frames on each side, a depthwise 1-D convolution with :func:`gaussian_kernel`:
+
+    .. math:: \\tilde p_{c,t} = \\sum_{i=0}^{k-1} g_i\\, p_{c,\\,r(t + i - (k-1)/2)},\\qquad
+              \\tilde y_t = \\arg\\max_c \\tilde p_{c,t}
+
+    with :math:`r` the reflection at the first and last valid frame.
+
+    Convention:
+        - Computed with ``torch.nn.functional.conv1d`` in float32 (float64 input stays float64),
+          one video at a time over its valid frames; padded frames get ``ignore_index``.
+        - ``from_logits=None`` applies a softmax unless every valid frame already holds values in
+          [0, 1] that sum to 1 (ASRF's test, without the range check). The softmax subtracts the
+          per-frame maximum (the reference's ``exp(x) / sum(exp(x))`` overflows above ~88 in float32).
+        - Videos with ``T <= (k-1)/2`` frames: the reflection repeats (``t -> -t``, ``t -> 2(T-1) - t``,
+          periodic with period ``2(T-1)``); the reference's ``F.pad(mode="reflect")`` raises there.
+        - ``kernel_size`` must be odd: ASRF pads ``(k-1)//2`` per side, so an even size returns
+          ``T - 1`` frames.
+        - ASRF's batch softmax has the ``(N, C, T) / (N, T)`` broadcasting bug (raises for N > 1;
+          it also re-applies it after smoothing when the unnormalised filter breaks the sums);
+          not reproduced: every video is processed alone.
+
+    Args:
+        scores: ``(B, K, T)`` or ``(K, T)`` float class scores (logits or probabilities), numpy or torch.
+        kernel_size: odd filter length >= 1 (ASRF: 15).
+        sigma: standard deviation in frames, > 0 (ASRF: 1).
+        mask: optional ``(B, T)`` bool, ``True`` = valid frame.
+        from_logits: whether ``scores`` are logits; ``None`` = decide per video (see above).
+        normalize: divide the filter by its sum (ASRF does not; labels do not change).
+        return_scores: also return the smoothed probabilities.
+        ignore_index: label written at padded frames.
+
+    Returns:
+        ``(B, T)`` int64 labels (``(T,)`` for one video); with ``return_scores`` a tuple
+        ``(labels, smoothed)`` where ``smoothed`` has the shape of ``scores`` (0 at padded frames).
+        numpy in, numpy out; tensors stay on their device.
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.array([[0.9, 0.8, 0.4, 0.9, 0.9], [0.1, 0.2, 0.6, 0.1, 0.1]])
+        >>> gaussian_smoothing(p, kernel_size=3).tolist()
+        [0, 0, 0, 0, 0]
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
+        raise TypeError(f"kernel_size: expected an int, got {type(kernel_size).__name__}")
+    if kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size: expected an odd int >= 1, got {kernel_size}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
+        raise TypeError(f"sigma: expected a real number, got {type(sigma).__name__}")
+    if not (math.isfinite(float(sigma)) and sigma > 0):
+        raise ValueError(f"sigma: expected a finite number > 0, got {sigma}")
+    if from_logits is not None and not isinstance(from_logits, bool):
+        raise TypeError(f"from_logits: expected True, False or None, got {type(from_logits).__name__}")
+    fill = _check_ignore_index(ignore_index)
+    tensor_in = is_tensor(scores)
+    x = scores.detach() if tensor_in else torch.from_numpy(np.asarray(_array(scores, "scores")))
+    if not x.is_floating_point():
+        raise TypeError(f"scores: expected a floating dtype, got {x.dtype}")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"scores: expected shape (B, K, T) or (K, T), got {shape_str(x.shape)}")
+    single = x.ndim == 2
+    x = x[None] if single else x
+    x = x if x.dtype == torch.float64 else x.float()
+    batch, n_classes, length = x.shape
+    if n_classes == 0:
+        got = shape_str(x.shape[1:] if single else x.shape)
+        raise ValueError(f"scores: expected at least one class, got shape {got}")
+    mask_arr = torch.from_numpy(mask_rows(mask, (batch, length), single)).to(x.device)
+    kernel = gaussian_kernel(int(kernel_size), float(sigma), normalize=normalize, dtype=x.dtype).to(x.device)
+    weight = kernel.view(1, 1, -1).repeat(n_classes, 1, 1)
+    pad = (int(kernel_size) - 1) // 2
+    labels = torch.full((batch, length), fill, dtype=torch.int64, device=x.device)
+    smoothed = torch.zeros_like(x) if return_scores else None
+    cpu = x.device.type == "cpu"
+    for b in range(batch):
+        idx = mask_arr[b].nonzero().flatten()
+        n = idx.numel()
+        if n == 0:
+            continue
+        prefix = bool(idx[-1] == n - 1)  # valid frames first: slices instead of gathers
+        v = x[b, :, :n] if prefix else x[b][:, idx]
+        if not bool(torch.isfinite(v.sum())) and not bool(torch.isfinite(v).all()):
+            bad = int(idx[(~torch.isfinite(v)).any(0).nonzero()[0, 0]])
+            where = f"frame {bad}" if single else f"batch element {b}, frame {bad}"
+            raise ValueError(f"scores: expected finite values, got a non-finite value at {where}")
+        logits = from_logits
+        if logits is None:
+            low, high = torch.aminmax(v)
+            logits = not (bool(low >= 0) and bool(high <= 1)
+                          and torch.allclose(v.sum(0), torch.ones((), dtype=v.dtype, device=v.device)))
+        prob = torch.softmax(v, dim=0) if logits else v
+        if pad < n:
+            padded = F.pad(prob[None], (pad, pad), mode="reflect")
+        else:
+            padded = prob[None][:, :, _mirror_index(n, pad, x.device)]
+        out = F.conv1d(padded, weight, groups=n_classes)[0]
+        # numpy's argmax over the class axis is several times faster than torch's strided one on CPU
+        best = torch.from_numpy(out.numpy().argmax(0)) if cpu else out.argmax(0)
+        if prefix:
+            labels[b, :n] = best
+        else:
+            labels[b, idx] = best
+        if smoothed is not None:
+            if prefix:
+                smoothed[b, :, :n] = out
+            else:
+                smoothed[b][:, idx] = out
+    if not tensor_in:
+        labels_out: Any = labels.numpy()
+        smoothed_out: Any = smoothed.numpy() if smoothed is not None else None
+    else:
+        labels_out, smoothed_out = labels, smoothed
+    if single:
+        labels_out = labels_out[0]
+        smoothed_out = smoothed_out[0] if smoothed_out is not None else None
+    return (labels_out, smoothed_out) if return_scores else labels_out
