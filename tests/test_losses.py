@@ -154,7 +154,7 @@ def test_bf16_autocast_finite_and_close(name, scale):
     fn, _, make = CASES[name]
     torch.manual_seed(3)
     inputs, kwargs = make(torch.float32)
-    x = inputs[0] if name == "dice" else inputs[0] * scale
+    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
     exact = fn(x, *inputs[1:], _mask(), **kwargs)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = fn(x.bfloat16(), *inputs[1:], _mask(), **kwargs)
@@ -398,3 +398,30 @@ def test_keypoint_loss_composition():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("scale", [1.0, 1e4])
+@pytest.mark.parametrize("name", list(CASES))
+def test_cuda_fp16_autocast_finite_and_close(name, scale):
+    fn, _, make = CASES[name]
+    torch.manual_seed(3)
+    inputs, kwargs = make(torch.float32)
+    inputs = tuple(t.cuda() for t in inputs)
+    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
+    mask = _mask().cuda()
+    exact = fn(x, *inputs[1:], mask, **kwargs)
+    with torch.autocast("cuda", dtype=torch.float16):
+        low = fn(x.half(), *inputs[1:], mask, **kwargs)
+    assert torch.isfinite(low)
+    assert abs(low.item() - exact.item()) <= 0.03 * abs(exact.item()) + 0.05
+
+
+def test_empty_positives_under_autocast():
+    logits = torch.randn(2, 12) * 1e4
+    no_keypoint = torch.rand(2, 12) * 0.9
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.isfinite(focal_heatmap_loss(logits.bfloat16(), no_keypoint))
+        assert torch.isfinite(balanced_bce_loss(logits.bfloat16(), torch.zeros(2, 12)))
+        assert torch.isfinite(dice_loss(torch.rand(2, 3, 12).bfloat16(), torch.zeros(2, 3, 12)))
+        assert torch.isfinite(biou_loss(logits.bfloat16().unsqueeze(1), torch.zeros(2, 1, 12)))
