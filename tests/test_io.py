@@ -249,3 +249,68 @@ def test_shipped_example_is_consistent():
         assert 400 <= target.shape[0] <= 600 and target.shape[0] % 100 == 0
         # ground truth is constant within each 100-frame recording
         assert (np.diff(target.reshape(-1, 100), axis=1) == 0).all()
+
+
+# ---------------------------------------------------------------------------------------------
+# ActivityNet JSON
+
+
+def _write_json(path, obj):
+    import json
+
+    path.write_text(json.dumps(obj), encoding="utf-8")
+    return path
+
+
+def _anet_gt():
+    return {"version": "1.3", "taxonomy": [], "database": {
+        "a": {"subset": "validation", "duration": 30.0, "annotations": [
+            {"segment": [1.0, 5.0], "label": "Run"}, {"segment": [10.0, 20.0], "label": "Jump"}]},
+        "b": {"subset": "training", "duration": 9.0, "annotations": [{"segment": [1, 2], "label": "Swim"}]},
+        "c": {"subset": "validation", "duration": 9.0, "annotations": [{"segment": [2, 4], "label": "Jump"}]},
+    }}
+
+
+def test_read_activitynet_ground_truth_and_predictions(tmp_path):
+    from actseg.io import read_activitynet_ground_truth, read_activitynet_predictions
+    from actseg.metrics import ACTIVITYNET_TIOU_THRESHOLDS, detection_map
+
+    gt, ids = read_activitynet_ground_truth(_write_json(tmp_path / "gt.json", _anet_gt()))
+    assert ids == {"Run": 0, "Jump": 1}  # order of first appearance in the validation subset
+    assert set(gt) == {"a", "c"}
+    assert gt["a"].starts.tolist() == [1.0, 10.0] and gt["a"].labels.tolist() == [0, 1]
+    every, all_ids = read_activitynet_ground_truth(tmp_path / "gt.json", subset=None)
+    assert set(every) == {"a", "b", "c"} and all_ids["Swim"] == 2
+    results = {"results": {"a": [{"label": "Run", "score": 0.9, "segment": [1.0, 5.0]},
+                                 {"label": "Jump", "score": 0.5, "segment": [10.0, 20.0]}],
+                           "c": [{"label": "Jump", "score": 0.7, "segment": [2.0, 4.0]}]}}
+    pred = read_activitynet_predictions(_write_json(tmp_path / "pred.json", results), ids)
+    assert pred["a"].scores.tolist() == [0.9, 0.5]
+    out = detection_map(pred, gt, tiou_thresholds=ACTIVITYNET_TIOU_THRESHOLDS)
+    assert out["average_mAP"] == 1.0
+
+
+def test_read_activitynet_errors(tmp_path):
+    from actseg.io import read_activitynet_ground_truth, read_activitynet_predictions
+
+    ids = {"Run": 0}
+    foreign = {"results": {"a": [{"label": "Dance", "score": 0.9, "segment": [1.0, 5.0]}]}}
+    path = _write_json(tmp_path / "p.json", foreign)
+    with pytest.raises(ValueError, match="label 'Dance' is not a ground-truth class"):
+        read_activitynet_predictions(path, ids)
+    assert len(read_activitynet_predictions(path, ids, unknown_labels="ignore")["a"]) == 0
+    with pytest.raises(ValueError, match="unknown_labels"):
+        read_activitynet_predictions(path, ids, unknown_labels="drop")
+    bad = {"results": {"a": [{"label": "Run", "segment": [1.0, 5.0]}]}}
+    with pytest.raises(ValueError, match="expected 'segment', 'label' and 'score'"):
+        read_activitynet_predictions(_write_json(tmp_path / "q.json", bad), ids)
+    reversed_gt = {"database": {"a": {"subset": "validation", "annotations": [{"segment": [5, 1], "label": "Run"}]}}}
+    with pytest.raises(ValueError, match=r"video 'a'.*end > start"):
+        read_activitynet_ground_truth(_write_json(tmp_path / "g.json", reversed_gt))
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ValueError, match="expected JSON"):
+        read_activitynet_ground_truth(tmp_path / "broken.json")
+    with pytest.raises(ValueError, match="'database' mapping"):
+        read_activitynet_ground_truth(_write_json(tmp_path / "r.json", {"results": {}}))
+    with pytest.raises(FileNotFoundError):
+        read_activitynet_ground_truth(tmp_path / "missing.json")

@@ -32,11 +32,14 @@ from typing import Any, Union
 import numpy as np
 
 from ._checks import label_array
+from .segments import Segments
 
 __all__ = [
     "CHECKPOINT_SOURCES",
     "background_ids",
     "convert_state_dict",
+    "read_activitynet_ground_truth",
+    "read_activitynet_predictions",
     "read_label_file",
     "read_mapping",
     "read_split",
@@ -247,6 +250,98 @@ def read_split(path: _Path) -> list[str]:
     if not videos:
         raise ValueError(f"{path}: expected at least one '<video>.txt' line, got an empty split file")
     return list(videos)
+
+
+def _activitynet_json(path: _Path, what: str, key: str) -> dict:
+    import json
+
+    try:
+        data = json.loads(_read_text(path, what))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: expected JSON, got a syntax error at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
+        raise ValueError(f"{path}: expected an ActivityNet JSON object with a {key!r} mapping")
+    return data[key]
+
+
+def _activitynet_segments(entries: Any, path: _Path, video: str, class_ids: Mapping[str, int] | None,
+                          unknown_labels: str, with_scores: bool) -> Segments:
+    starts, ends, labels, scores = [], [], [], []
+    for i, entry in enumerate(entries):
+        try:
+            start, end = (float(v) for v in entry["segment"])
+            name = entry["label"]
+            score = float(entry["score"]) if with_scores else None
+        except (KeyError, TypeError, ValueError):
+            fields = "'segment', 'label' and 'score'" if with_scores else "'segment' and 'label'"
+            raise ValueError(f"{path}: video {video!r} entry {i}: expected {fields}, got {entry!r}") from None
+        if class_ids is not None and name not in class_ids:
+            if unknown_labels == "ignore":
+                continue
+            raise ValueError(f"{path}: video {video!r} entry {i}: label {name!r} is not a ground-truth class")
+        starts.append(start)
+        ends.append(end)
+        labels.append(name)
+        scores.append(score)
+    ids = [class_ids[name] for name in labels] if class_ids is not None else labels
+    try:
+        return Segments(np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64),
+                        np.array(ids, dtype=np.int64), np.array(scores) if with_scores else None)
+    except ValueError as exc:
+        raise ValueError(f"{path}: video {video!r}: {exc}") from None
+
+
+def read_activitynet_ground_truth(path: _Path, *, subset: str | None = "validation",
+                                  class_ids: Mapping[str, int] | None = None) -> tuple[dict, dict[str, int]]:
+    """Read an ActivityNet ground-truth JSON (``{"database": {video: {"subset", "annotations": [...]}}}``).
+
+    Args:
+        path: the JSON file (times in seconds).
+        subset: keep the videos of this subset (``None``: all).
+        class_ids: label name -> class id; by default ids follow the order in which the names first
+            appear in the file, as the official evaluator's ``activity_index`` does.
+
+    Returns:
+        ``(ground_truth, class_ids)``: ``{video: Segments}`` (float64 seconds; a video without
+        annotation has an empty ``Segments``) for :func:`actseg.metrics.detection_map`, and the
+        name -> id mapping.
+
+    Raises:
+        FileNotFoundError, ValueError: missing file, invalid JSON, malformed entries, an annotation
+        with ``end <= start`` or a label missing from ``class_ids`` (the message names the file and video).
+    """
+    database = _activitynet_json(path, "ground truth", "database")
+    ids: dict[str, int] = dict(class_ids) if class_ids is not None else {}
+    if class_ids is None:
+        for info in database.values():
+            if subset is None or info.get("subset") == subset:
+                for entry in info.get("annotations", []):
+                    if isinstance(entry, dict) and "label" in entry:
+                        ids.setdefault(entry["label"], len(ids))
+    out = {}
+    for video, info in database.items():
+        if subset is None or info.get("subset") == subset:
+            out[video] = _activitynet_segments(info.get("annotations", []), path, video, ids, "error", False)
+    return out, ids
+
+
+def read_activitynet_predictions(path: _Path, class_ids: Mapping[str, int], *,
+                                 unknown_labels: str = "error") -> dict:
+    """Read an ActivityNet prediction JSON (``{"results": {video: [{"label", "score", "segment"}]}}``).
+
+    Args:
+        path: the JSON file (times in seconds).
+        class_ids: label name -> class id, e.g. from :func:`read_activitynet_ground_truth`.
+        unknown_labels: ``"error"`` (default; the official evaluator fails on them too) or ``"ignore"``.
+
+    Returns:
+        ``{video: Segments}`` with float64 seconds and scores.
+    """
+    if unknown_labels not in ("error", "ignore"):
+        raise ValueError(f"unknown_labels: expected 'error' or 'ignore', got {unknown_labels!r}")
+    results = _activitynet_json(path, "predictions", "results")
+    return {video: _activitynet_segments(entries, path, video, class_ids, unknown_labels, True)
+            for video, entries in results.items()}
 
 
 # Official parameter names -> actseg names, per source (first matching rule wins; "" keeps the key).
