@@ -25,6 +25,7 @@ def to_numpy(x: Any, name: str) -> np.ndarray:
 
 
 def shape_str(shape: Iterable[int]) -> str:
+    """A shape as Python prints a tuple, for error messages."""
     return str(tuple(int(s) for s in shape))
 
 
@@ -52,6 +53,7 @@ def label_array(x: Any, name: str, *, ignore_index: int | None = None) -> np.nda
 
 
 def check_labels_nonnegative(arr: np.ndarray, name: str, *, ignore_index: int | None = None) -> None:
+    """ValueError naming ``name`` if a class id is negative (``ignore_index`` excepted)."""
     lowest = arr.min(initial=0)
     if lowest < 0:
         bad = arr[arr < 0]
@@ -93,6 +95,7 @@ def check_tensor_mask(mask: Any, batch: int, length: int, name: str = "mask") ->
 
 
 def check_choice(value: Any, choices: Collection[str], name: str) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError listing them."""
     if value not in choices:
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name}: expected one of {options}, got {value!r}")

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._attention import WindowedAttention
-from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm, ragged_lengths, stack_ragged
+from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm, run_ragged
 
 __all__ = ["ASFormer", "ASFormerBlock"]
 
@@ -151,9 +151,9 @@ class ASFormer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
-        lengths = ragged_lengths(x, mask)
-        if lengths is not None:
-            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
+        ragged = run_ragged(self, x, mask)
+        if ragged is not None:
+            return ragged
         m = float_mask(mask, x)
         logits, features = self.encoder(x, m, None, self._channel_scale(x))
         outputs = [logits]

@@ -97,6 +97,11 @@ def ragged_lengths(x: Tensor, mask: Tensor | None) -> list[int] | None:
     return lengths.tolist()
 
 
-def stack_ragged(outputs: list[Tensor], length: int) -> Tensor:
-    """Concatenate per-element outputs ``(..., 1, C, n_b)`` along the batch, zero-padded to ``length``."""
-    return torch.cat([F.pad(out, (0, length - out.shape[-1])) for out in outputs], dim=-3)
+def run_ragged(module: torch.nn.Module, x: Tensor, mask: Tensor | None) -> Tensor | None:
+    """``module`` on each element at its own length, outputs ``(..., B, C, T)`` zero-padded; ``None`` if
+    :func:`ragged_lengths` does not apply (then the caller runs the padded batch)."""
+    lengths = ragged_lengths(x, mask)
+    if lengths is None:
+        return None
+    outputs = [module(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)]
+    return torch.cat([F.pad(out, (0, x.shape[-1] - out.shape[-1])) for out in outputs], dim=-3)

@@ -15,11 +15,13 @@ unpadded input both give the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import Dropout, apply_mask, check_input, float_mask, ragged_lengths, stack_ragged
+from ._common import Dropout, apply_mask, check_input, float_mask, run_ragged
 
 __all__ = [
     "MSTCN",
@@ -82,7 +84,33 @@ class DilatedResidualLayer(nn.Module):
         return f"channels={self.channels}, dilation={self.dilation}, dropout={self.dropout.p}"
 
 
-class SingleStageTCN(nn.Module):
+class _Stage(nn.Module):
+    """1×1 convolution in, ``num_layers`` residual layers (``make_layer(l)``), 1×1 classifier out."""
+
+    def __init__(self, in_channels: int, num_classes: int, num_layers: int, num_channels: int,
+                 make_layer: Callable[[int], nn.Module]) -> None:
+        super().__init__()
+        self.in_channels = _positive_int(in_channels, "in_channels")
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        _positive_int(num_layers, "num_layers")
+        _positive_int(num_channels, "num_channels")
+        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
+        self.layers = nn.ModuleList(make_layer(i) for i in range(num_layers))
+        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        check_input(x, self.in_channels)
+        return self.forward_features(x, float_mask(mask, x))[0]
+
+    def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
+        h = apply_mask(self.conv_in(x), m)
+        for layer in self.layers:
+            h = layer._forward(h, m)
+        return apply_mask(self.conv_out(h), m), h
+
+
+class SingleStageTCN(_Stage):
     """One MS-TCN stage: 1×1 convolution, ``L`` dilated residual layers (dilation ``2^l``), 1×1 classifier.
 
     Farha & Gall, CVPR 2019, §3.1 (single-stage TCN). Checkpoint keys: ``conv_in`` (the official
@@ -99,25 +127,8 @@ class SingleStageTCN(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, num_layers: int = 10, num_channels: int = 64) -> None:
-        super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        _positive_int(num_layers, "num_layers")
-        _positive_int(num_channels, "num_channels")
-        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
-        self.layers = nn.ModuleList(DilatedResidualLayer(num_channels, 2**i) for i in range(num_layers))
-        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
-
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        return self.forward_features(x, float_mask(mask, x))[0]
-
-    def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
-        """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
-        h = apply_mask(self.conv_in(x), m)
-        for layer in self.layers:
-            h = layer._forward(h, m)
-        return apply_mask(self.conv_out(h), m), h
+        super().__init__(in_channels, num_classes, num_layers, num_channels,
+                         lambda i: DilatedResidualLayer(num_channels, 2**i))
 
 
 def _next_stage_input(logits: Tensor, m: Tensor | None) -> Tensor:
@@ -158,9 +169,9 @@ class MSTCN(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
-        lengths = ragged_lengths(x, mask)
-        if lengths is not None:
-            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
+        ragged = run_ragged(self, x, mask)
+        if ragged is not None:
+            return ragged
         m = float_mask(mask, x)
         out = self.stage1.forward_features(x, m)[0]
         outputs = [out]
@@ -214,7 +225,7 @@ class DualDilatedLayer(nn.Module):
                 f"dilation_large={self.dilation_large}, dropout={self.dropout.p}")
 
 
-class PredictionGenerationStage(nn.Module):
+class PredictionGenerationStage(_Stage):
     """Prediction generation stage of MS-TCN++ (Li et al., TPAMI 2020, §4.1): ``L`` dual dilated layers.
 
     Checkpoint keys: ``conv_in``, ``layers.{l}.{conv_large,conv_small,conv_fusion}``, ``conv_out``
@@ -226,27 +237,8 @@ class PredictionGenerationStage(nn.Module):
     """
 
     def __init__(self, in_channels: int, num_classes: int, num_layers: int = 11, num_channels: int = 64) -> None:
-        super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        _positive_int(num_layers, "num_layers")
-        _positive_int(num_channels, "num_channels")
-        self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
-        self.layers = nn.ModuleList(
-            DualDilatedLayer(num_channels, 2**i, 2 ** (num_layers - 1 - i)) for i in range(num_layers)
-        )
-        self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
-
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        return self.forward_features(x, float_mask(mask, x))[0]
-
-    def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
-        """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
-        h = apply_mask(self.conv_in(x), m)
-        for layer in self.layers:
-            h = layer._forward(h, m)
-        return apply_mask(self.conv_out(h), m), h
+        super().__init__(in_channels, num_classes, num_layers, num_channels,
+                         lambda i: DualDilatedLayer(num_channels, 2**i, 2 ** (num_layers - 1 - i)))
 
 
 class MSTCNPlusPlus(nn.Module):
@@ -286,9 +278,9 @@ class MSTCNPlusPlus(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         check_input(x, self.in_channels)
-        lengths = ragged_lengths(x, mask)
-        if lengths is not None:
-            return stack_ragged([self(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)], x.shape[-1])
+        ragged = run_ragged(self, x, mask)
+        if ragged is not None:
+            return ragged
         m = float_mask(mask, x)
         logits = self.generation.forward_features(x, m)[0]
         outputs = [logits]

@@ -11,6 +11,7 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str) -> str:
+    """``reduction`` if it is ``"mean"``, ``"sum"`` or ``"none"``."""
     return check_choice(reduction, REDUCTIONS, "reduction")
 
 
@@ -43,6 +44,7 @@ def check_target(target: Tensor, batch: int, length: int, num_classes: int, igno
 
 
 def check_same_shape(input: Tensor, target: Tensor, input_name: str = "input", target_name: str = "target") -> None:
+    """``target`` must be a tensor of the shape of ``input``."""
     if not isinstance(target, Tensor):
         raise TypeError(f"{target_name}: expected a torch.Tensor, got {type(target).__name__}")
     if target.shape != input.shape:
@@ -52,6 +54,7 @@ def check_same_shape(input: Tensor, target: Tensor, input_name: str = "input", t
 
 
 def check_float(x: Tensor, name: str) -> None:
+    """``x`` must be a floating tensor."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():

@@ -75,6 +75,7 @@ def threshold_value(threshold: Any, dtype: np.dtype, name: str = "threshold") ->
 
 
 def peak_mode_code(mode: str, name: str = "mode") -> int:
+    """The kernel code of a peak ``mode`` (validated against ``PEAK_MODES``)."""
     from ._refine_kernels import PEAKS_ARGRELMAX, PEAKS_PLATEAU
 
     check_choice(mode, PEAK_MODES, name)

@@ -68,6 +68,7 @@ def as_mask(mask: Any, batch: int, length: int, device: torch.device) -> Tensor 
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
+    """``value`` as an ``int`` (``>= minimum`` if given); TypeError/ValueError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:
@@ -87,7 +88,8 @@ def check_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
     return number
 
 
-def background_ids(background: Any, device: torch.device) -> Tensor:
+def background_tensor(background: Any, device: torch.device) -> Tensor:
+    """The ``background`` class ids as a sorted int64 tensor on ``device``."""
     return torch.as_tensor(id_set(background, "background"), dtype=torch.int64, device=device)
 
 

@@ -17,7 +17,7 @@ from ._common import (
     FLOAT32_GAUSSIAN_RADIUS,
     as_labels,
     as_mask,
-    background_ids,
+    background_tensor,
     check_int,
     check_number,
     find_segments,
@@ -103,7 +103,7 @@ def boundary_heatmap(
     out = torch.zeros(batch, length, dtype=torch.float32, device=labels.device)
     if length == 0:
         return out
-    runs = find_segments(labels, valid, background_ids(background, labels.device))
+    runs = find_segments(labels, valid, background_tensor(background, labels.device))
     points = runs.first.clone()
     if end == "last":
         end_points = runs.ends - 1
@@ -197,7 +197,7 @@ def action_point_heatmaps(
     category = torch.full((batch * length,), ignore_index, dtype=torch.int64, device=device)
     if length == 0:
         return heat.view(batch, length), category.view(batch, length)
-    runs = find_segments(labels, valid, background_ids(background, device))
+    runs = find_segments(labels, valid, background_tensor(background, device))
     seg_len = runs.ends - runs.starts
     centre = (runs.starts + runs.ends - 1) // 2
     sigma = (sigma_ratio * length_ratio) * seg_len.to(torch.float64)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .._checks import check_choice, is_tensor, shape_str
 from ..segments import Segments, segments_to_labels
-from ._common import as_labels, as_mask, background_ids, check_int, check_number, find_segments, valid_frames
+from ._common import as_labels, as_mask, background_tensor, check_int, check_number, find_segments, valid_frames
 
 __all__ = ["global_mask_targets", "resample_snippets", "segments_to_global_masks", "segments_to_snippets"]
 
@@ -86,7 +86,7 @@ def global_mask_targets(
     batch, length = labels.shape
     device = labels.device
     mask = as_mask(mask, batch, length, device)
-    bg = background_ids(background, device)
+    bg = background_tensor(background, device)
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes, also_allowed=bg)
     runs = find_segments(labels, valid, bg)
     instance = torch.where(runs.foreground, torch.cumsum(runs.first, dim=1), 0)  # 0 = no instance
