@@ -224,13 +224,15 @@ def test_bf16_autocast_finite(name):
     assert torch.isfinite(out.float()).all()
 
 
-def test_dropout_fast_path_statistics():
+@pytest.mark.parametrize("p", [0.3, 0.5])
+def test_dropout_fast_path_statistics(p):
     torch.manual_seed(0)
-    drop = Dropout(0.3)
+    drop = Dropout(p)
     x = torch.ones(200_000)
     y = drop(x)
-    assert abs((y == 0).float().mean().item() - 0.3) < 0.01
+    assert abs((y == 0).float().mean().item() - p) < 0.01
     assert abs(y.mean().item() - 1.0) < 0.01
+    assert y.unique().tolist() == pytest.approx([0.0, 1 / (1 - p)])
     assert torch.equal(drop.eval()(x), x)
     assert torch.equal(Dropout(0.0).train()(x), x)
 

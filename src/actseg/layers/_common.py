@@ -58,7 +58,8 @@ def masked_instance_norm(x: Tensor, m: Tensor | None, eps: float = 1e-5) -> Tens
 
 
 class Dropout(torch.nn.Dropout):
-    """``nn.Dropout`` with a faster CPU path (a uniform draw compared with ``p`` instead of ``bernoulli_``).
+    """``nn.Dropout`` with a faster CPU path (a uniform draw compared with ``p`` instead of ``bernoulli_``;
+    one random byte per element when ``p`` is a multiple of 1/256, such as the usual 0.5).
 
     Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
     kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
@@ -70,7 +71,10 @@ class Dropout(torch.nn.Dropout):
             return x
         if x.device.type != "cpu" or self.p == 1.0:
             return super().forward(x)
-        keep = torch.rand_like(x) >= self.p
+        if (self.p * 256).is_integer():  # p = k/256 (0.5, 0.25, ...): one random byte per element is exact
+            keep = torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_() >= int(self.p * 256)
+        else:
+            keep = torch.rand_like(x) >= self.p
         return (x * keep).mul_(1.0 / (1.0 - self.p))  # in place: the product is not saved for backward
 
 
