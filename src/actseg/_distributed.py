@@ -28,6 +28,28 @@ def gather_objects(obj: Any) -> list[Any]:
     return gathered
 
 
+def batch_video_ids(video_ids: Any, batch: int, single: bool) -> list[Any]:
+    """Normalise the ``video_ids`` argument of an accumulator's ``update`` to a list of ``batch`` ids.
+
+    ``None`` gives anonymous records; one id is accepted for a single (unbatched) video; a tensor or
+    array of ids is converted to Python values.
+    """
+    from collections.abc import Sequence
+
+    if video_ids is None:
+        return [None] * batch
+    if hasattr(video_ids, "tolist") and not isinstance(video_ids, (str, bytes)):
+        video_ids = video_ids.tolist()
+    if single and (isinstance(video_ids, (str, int)) or not isinstance(video_ids, Sequence)):
+        return [video_ids]
+    if isinstance(video_ids, str) or not isinstance(video_ids, Sequence):
+        kind = type(video_ids).__name__
+        raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {kind}")
+    if len(video_ids) != batch:
+        raise ValueError(f"video_ids: expected {batch} ids (one per batch element), got {len(video_ids)}")
+    return list(video_ids)
+
+
 def first_occurrences(ids: list[Any]) -> list[int]:
     """Positions to keep so that each non-``None`` id counts once (its first occurrence).
 

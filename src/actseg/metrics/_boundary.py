@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._checks import check_choice, is_tensor, shape_str, to_numpy
-from .._distributed import first_occurrences, gather_objects
+from .._distributed import batch_video_ids, first_occurrences, gather_objects
 
 __all__ = [
     "ABSOLUTE_THRESHOLDS",
@@ -496,7 +496,7 @@ class BoundaryF1:
         if (n_frames == 0).any():
             b = int(np.flatnonzero(n_frames == 0)[0])
             raise ValueError(f"mask: expected at least one valid frame per video, got none (batch element {b})")
-        ids = self._batch_ids(video_ids, pred_rows.shape[0], single)
+        ids = batch_video_ids(video_ids, pred_rows.shape[0], single)
         pred_peaks = peaks_of_rows(pred_rows, mask_arr, self.boundary_threshold, "argrelmax", "pred")
         gt_peaks = peaks_of_rows(target_rows, mask_arr, self.boundary_threshold, "argrelmax", "target")
         compressed = np.cumsum(mask_arr, axis=1) - 1  # position among the valid frames (ASRF: pred[mask])
@@ -517,20 +517,6 @@ class BoundaryF1:
             return video_ids.item() if isinstance(video_ids, np.integer) else video_ids
         raise TypeError(f"video_ids: expected one id (str or int) for one video, got {type(video_ids).__name__}")
 
-    @staticmethod
-    def _batch_ids(video_ids: Any, batch: int, single: bool) -> list[Any]:
-        if video_ids is None:
-            return [None] * batch
-        if is_tensor(video_ids) or isinstance(video_ids, np.ndarray):
-            video_ids = video_ids.tolist()
-        if single and isinstance(video_ids, (str, int)):
-            return [video_ids]
-        if isinstance(video_ids, str) or not isinstance(video_ids, Sequence):
-            kind = type(video_ids).__name__
-            raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {kind}")
-        if len(video_ids) != batch:
-            raise ValueError(f"video_ids: expected {batch} ids (one per batch element), got {len(video_ids)}")
-        return list(video_ids)
 
     # -- results -------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_choice, id_set, integer_array, is_tensor, label_array, shape_str, to_numpy
-from .._distributed import first_occurrences, gather_objects
+from .._distributed import batch_video_ids, first_occurrences, gather_objects
 
 __all__ = ["PROTOCOLS", "SegmentationMetrics", "accuracy", "edit_score", "f1_score", "segment_stats"]
 
@@ -363,7 +363,7 @@ class SegmentationMetrics:
                     f"mask: expected shape {shape_str(target_arr.shape)} (as target), got {shape_str(mask_arr.shape)}"
                 )
             valid &= mask_arr
-        ids = self._video_ids(video_ids, target_arr.shape[0], single)
+        ids = batch_video_ids(video_ids, target_arr.shape[0], single)
         rows = []
         for b in range(target_arr.shape[0]):
             keep = valid[b]
@@ -389,20 +389,6 @@ class SegmentationMetrics:
             return arr.argmax(axis=1).astype(np.int64)
         return integer_array(arr, "pred", (1, 2))
 
-    @staticmethod
-    def _video_ids(video_ids: Any, batch: int, single: bool) -> list[Any]:
-        if video_ids is None:
-            return [None] * batch
-        if is_tensor(video_ids) or isinstance(video_ids, np.ndarray):
-            video_ids = video_ids.tolist()
-        if single and (isinstance(video_ids, (str, int)) or not isinstance(video_ids, Sequence)):
-            return [video_ids]
-        if isinstance(video_ids, str) or not isinstance(video_ids, Sequence):
-            kind = type(video_ids).__name__
-            raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {kind}")
-        if len(video_ids) != batch:
-            raise ValueError(f"video_ids: expected {batch} ids (one per batch element), got {len(video_ids)}")
-        return list(video_ids)
 
     def merge(self, other: SegmentationMetrics) -> SegmentationMetrics:
         """Add the videos of ``other`` (same configuration) to this accumulator; returns ``self``."""

@@ -366,6 +366,20 @@ def _relabel_runs(p, n, max_len):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _copy_preceding(p, n, j, cnt):  # pragma: no cover - compiled
+    """ASRF: ``preds[j - cnt : j] = preds[j - cnt - 1]`` with Python's negative-index wrap-around."""
+    src = j - cnt - 1
+    if src < 0:
+        src += n
+    v = p[src]
+    lo = j - cnt
+    if lo < 0:
+        lo += n
+    for t in range(lo, j):
+        p[t] = v
+
+
+@numba.njit(cache=True, nogil=True)
 def _relabel_reference(p, n, theta):  # pragma: no cover - compiled
     """ASRF ``_relabeling`` loop, statement for statement (Python slice and negative-index semantics)."""
     if n < 2:
@@ -381,27 +395,11 @@ def _relabel_reference(p, n, theta):  # pragma: no cover - compiled
                 cnt = 1
                 last = p[j]
             else:
-                src = j - cnt - 1
-                if src < 0:
-                    src += n
-                v = p[src]
-                lo = j - cnt
-                if lo < 0:
-                    lo += n
-                for t in range(lo, j):
-                    p[t] = v
+                _copy_preceding(p, n, j, cnt)
                 cnt = 1
                 last = p[j]
     if cnt <= theta:
-        src = j - cnt - 1
-        if src < 0:
-            src += n
-        v = p[src]
-        lo = j - cnt
-        if lo < 0:
-            lo += n
-        for t in range(lo, j):
-            p[t] = v
+        _copy_preceding(p, n, j, cnt)
 
 
 @numba.njit(cache=True, nogil=True)
