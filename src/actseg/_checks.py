@@ -1,45 +1,270 @@
-"""Validation helpers shared by the public functions (messages name the argument, expected, actual)."""
+"""The one input boundary: conversion and validation of every public input.
+
+Every public function and module constructor of actseg converts and validates its arguments through
+the helpers here, and nowhere else (``docs/conventions.md``). The policy:
+
+- ``TypeError`` for a wrong type or dtype, ``ValueError`` for a wrong shape, value or range;
+- messages read ``"name: expected X, got Y"`` with the *public* argument's name;
+- integer arguments accept Python and numpy integers (never ``bool``), real arguments any real
+  number (Python, numpy), and both are checked against their range before anything is allocated;
+- one half-precision rule: float16 / bfloat16 inputs are computed in float32 (:func:`upcast_half`,
+  and :func:`to_numpy` for the numpy side, since numpy has no bfloat16);
+- meta tensors: shape checks apply, value checks are skipped (:func:`has_values`), so layers and
+  losses run on them for shape inference; functions that must read values (numpy conversion)
+  raise a ``TypeError``;
+- "return like the input": numpy in, numpy out; tensor in, tensor out on the input's device
+  (:func:`like_input`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+# Upper bound for counts and sizes given as arguments (layers, channels, frames, candidates...): a
+# larger value is certainly a mistake, and checking it first avoids allocating until memory runs out.
+MAX_SIZE = 2**31 - 1
+
+# ---------------------------------------------------------------------------------------------
+# messages
+
+
+def shape_str(shape: Iterable[Any]) -> str:
+    """A shape as Python prints a tuple, for error messages (names such as ``"B"`` kept)."""
+    dims = tuple(d if isinstance(d, str) else int(d) for d in shape)
+    if len(dims) == 1:
+        return f"({dims[0]},)"
+    return "(" + ", ".join(str(d) for d in dims) + ")"
+
+
+def type_name(value: Any) -> str:
+    """The type of ``value`` for a message (``"numpy.ndarray"``, ``"torch.Tensor"``, ``"str"``)."""
+    t = type(value)
+    if is_tensor(value):
+        return "torch.Tensor"
+    return f"numpy.{t.__name__}" if t.__module__ == "numpy" else t.__name__
+
+
+def _range_text(low: Any, high: Any, low_open: bool, high_open: bool) -> str:
+    parts = []
+    if low is not None:
+        parts.append(f"{'>' if low_open else '>='} {low}")
+    if high is not None:
+        parts.append(f"{'<' if high_open else '<='} {high}")
+    return " and ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# scalars
+
+
+def integer(value: Any, name: str, *, low: int | None = None, high: int | None = MAX_SIZE,
+            none: bool = False) -> int | None:
+    """``value`` as an ``int`` in ``[low, high]``; Python and numpy integers (and 0-d integer arrays).
+
+    ``none=True`` lets ``None`` through. ``bool`` is not an integer here.
+    """
+    if value is None and none:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        expected = "an integer or None" if none else "an integer"
+        raise TypeError(f"{name}: expected {expected}, got {type_name(value)} {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ValueError(f"{name}: expected an integer {_range_text(low, high, False, False)}, got {value}")
+    return value
+
+
+def size(value: Any, name: str, *, low: int = 1, high: int = MAX_SIZE, none: bool = False) -> int | None:
+    """A count or size: an integer in ``[low, high]`` (``>= 1`` by default)."""
+    return integer(value, name, low=low, high=high, none=none)
+
+
+def real(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+         low_open: bool = False, high_open: bool = False, finite: bool = True,
+         none: bool = False) -> float | None:
+    """``value`` as a finite ``float`` in the given range (``low_open``/``high_open`` exclude the ends).
+
+    Accepts Python and numpy reals and 0-d real arrays; ``bool``, strings, ``None`` (unless
+    ``none=True``) and tensors are a ``TypeError``; NaN, infinities (unless ``finite=False``) and
+    values out of range a ``ValueError``.
+    """
+    if value is None and none:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        expected = "a real number or None" if none else "a real number"
+        raise TypeError(f"{name}: expected {expected}, got {type_name(value)} {value!r}")
+    out = float(value)
+    bad = math.isnan(out) or (finite and math.isinf(out))
+    if not bad and low is not None:
+        bad = out <= low if low_open else out < low
+    if not bad and high is not None:
+        bad = out >= high if high_open else out > high
+    if bad:
+        rng = _range_text(low, high, low_open, high_open)
+        kind = "a finite number" if finite else "a number"
+        raise ValueError(f"{name}: expected {kind}{' ' + rng if rng else ''}, got {value!r}")
+    return out
+
+
+def probability(value: Any, name: str, *, high_open: bool = False) -> float:
+    """A real number in ``[0, 1]`` (``[0, 1)`` with ``high_open``)."""
+    return real(value, name, low=0.0, high=1.0, high_open=high_open)
+
+
+def flag(value: Any, name: str) -> bool:
+    """``value`` as a ``bool``: Python or numpy booleans only (``0``/``1`` or strings are a TypeError)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type_name(value)} {value!r}")
+    return bool(value)
+
+
+def choice(value: Any, choices: Collection[Any], name: str) -> Any:
+    """``value`` if it is one of ``choices``, else a ValueError listing them (TypeError if unhashable)."""
+    try:
+        ok = value in choices
+    except TypeError:
+        ok = False
+    if not ok:
+        options = ", ".join(repr(c) for c in choices)
+        same_type = type(value) in {type(c) for c in choices}
+        raise (ValueError if same_type else TypeError)(f"{name}: expected one of {options}, got {value!r}")
+    return value
+
+
+check_choice = choice
+
+
+def real_pair(value: Any, name: str, *, low: float | None = None, ordered: bool = True) -> tuple[float, float]:
+    """A pair ``(a, b)`` of finite reals (``a <= b`` when ``ordered``), each ``>= low`` if given."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)) or len(value) != 2:
+        raise TypeError(f"{name}: expected a pair (start, end), got {type_name(value)} {value!r}")
+    a = real(value[0], f"{name}[0]", low=low)
+    b = real(value[1], f"{name}[1]", low=low)
+    if ordered and b < a:
+        raise ValueError(f"{name}: expected start <= end, got ({a}, {b})")
+    return a, b
+
+
+def renamed(new_value: Any, old_value: Any, *, new: str, old: str, default: Any,
+            convert: Callable[[Any], Any] | None = None, stacklevel: int = 3) -> Any:
+    """Resolve a keyword renamed from ``old`` to ``new`` (the old spelling works for one minor release).
+
+    ``old_value`` is the value passed under the old name (``None`` when not passed); it is
+    ``convert``-ed to the new vocabulary and raises a ``DeprecationWarning``. Passing both is a
+    ``TypeError``. Returns the value to use (``default`` when neither was given).
+    """
+    if old_value is None:
+        return default if new_value is None else new_value
+    if new_value is not None:
+        raise TypeError(f"{old}: deprecated spelling of {new}; pass only {new}")
+    warnings.warn(f"{old} is deprecated and will be removed in the next minor release; use {new}",
+                  DeprecationWarning, stacklevel=stacklevel)
+    return convert(old_value) if convert is not None else old_value
+
+
+# ---------------------------------------------------------------------------------------------
+# arrays (numpy side)
+
 
 def is_tensor(x: Any) -> bool:
     """True for a ``torch.Tensor`` without importing torch."""
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach") and hasattr(x, "is_meta")
+
+
+def has_values(x: Any) -> bool:
+    """False for a meta tensor (shape only: value checks are skipped), True otherwise."""
+    return not (is_tensor(x) and x.is_meta)
 
 
 def to_numpy(x: Any, name: str) -> np.ndarray:
-    """Convert a numpy array, a tensor (any device) or a sequence to a numpy array."""
+    """A numpy array, a tensor (any device, gradients detached) or a list/tuple/range as a numpy array.
+
+    float16 and bfloat16 tensors become float32 (the one half-precision rule); a meta tensor has
+    no values and is a ``TypeError``; anything else (a string, a dict, a number) is a ``TypeError``.
+    """
     if isinstance(x, np.ndarray):
         return x
     if is_tensor(x):
-        return x.detach().cpu().numpy()
+        if x.is_meta:
+            raise TypeError(f"{name}: expected a tensor with values (CPU or CUDA), got a meta tensor")
+        x = x.detach()
+        if x.is_floating_point() and x.element_size() < 4:
+            x = x.float()
+        if x.is_conj():
+            x = x.resolve_conj()
+        return x.cpu().numpy()
     if isinstance(x, (list, tuple, range)):
-        return np.asarray(x)
-    raise TypeError(f"{name}: expected a numpy array, a torch.Tensor or a sequence, got {type(x).__name__}")
+        try:
+            return np.asarray(x)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ValueError(f"{name}: expected a rectangular sequence of numbers, got {type_name(x)}") from exc
+    raise TypeError(f"{name}: expected a numpy array, a torch.Tensor or a sequence, got {type_name(x)}")
 
 
-def shape_str(shape: Iterable[int]) -> str:
-    """A shape as Python prints a tuple, for error messages."""
-    return str(tuple(int(s) for s in shape))
+def _empty_sequence(arr: np.ndarray, original: Any) -> bool:
+    """An empty Python list/tuple (numpy gives it dtype float64): it may stand for any dtype."""
+    return arr.size == 0 and not isinstance(original, np.ndarray) and not is_tensor(original)
 
 
-def integer_array(x: Any, name: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    """``x`` as an int64 numpy array of the given rank; TypeError for non-integer dtypes."""
-    arr = to_numpy(x, name)
+def _check_rank(arr: Any, name: str, ndim: int | tuple[int, ...] | None) -> None:
+    if ndim is None:
+        return
     ranks = (ndim,) if isinstance(ndim, int) else ndim
     if arr.ndim not in ranks:
         expected = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(f"{name}: expected a {expected} array, got shape {shape_str(arr.shape)}")
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        if arr.size == 0 and arr.dtype == np.float64 and not isinstance(x, np.ndarray):
-            return arr.astype(np.int64)  # an empty Python list
+
+
+def real_array(x: Any, name: str, ndim: int | tuple[int, ...] | None = None, *, finite: bool = True,
+               dtype: Any = None, allow_nan: bool = False) -> np.ndarray:
+    """``x`` as a real (integer or floating, not bool) numpy array of the given rank.
+
+    ``dtype`` converts (``None`` keeps integer and floating dtypes as they are); ``finite`` rejects
+    NaN and infinities (``allow_nan`` lets NaN through, for "no score" entries).
+    """
+    arr = to_numpy(x, name)
+    _check_rank(arr, name, ndim)
+    if arr.dtype.kind not in "iuf":
+        if not _empty_sequence(arr, x):
+            raise TypeError(f"{name}: expected a real (integer or floating) dtype, got {arr.dtype}")
+        arr = arr.astype(np.float64)
+    if dtype is not None:
+        arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and arr.dtype.kind == "f" and arr.size:
+        bad = ~np.isfinite(arr)
+        if allow_nan:
+            bad &= ~np.isnan(arr)
+        if bad.any():
+            value = arr[bad].flat[0]
+            raise ValueError(f"{name}: expected finite values, got {value} at index {_first_index(bad)}")
+    return arr
+
+
+def _first_index(bad: np.ndarray) -> Any:
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return index[0] if len(index) == 1 else index
+
+
+def integer_array(x: Any, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """``x`` as an int64 numpy array of the given rank; TypeError for non-integer dtypes (bool too)."""
+    arr = to_numpy(x, name)
+    _check_rank(arr, name, ndim)
+    if arr.dtype.kind not in "iu":
+        if _empty_sequence(arr, x):
+            return arr.astype(np.int64)
         raise TypeError(f"{name}: expected an integer dtype, got {arr.dtype}")
+    if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"{name}: expected integers < 2**63, got {int(arr.max())}")
     return arr.astype(np.int64, copy=False)
 
 
@@ -52,51 +277,154 @@ def label_array(x: Any, name: str, *, ignore_index: int | None = None) -> np.nda
     return arr
 
 
-def check_labels_nonnegative(arr: np.ndarray, name: str, *, ignore_index: int | None = None) -> None:
-    """ValueError naming ``name`` if a class id is negative (``ignore_index`` excepted)."""
-    lowest = arr.min(initial=0)
-    if lowest < 0:
-        bad = arr[arr < 0]
-        if ignore_index is not None:
-            bad = bad[bad != ignore_index]
-        if bad.size:
-            allowed = "" if ignore_index is None else f" or ignore_index={ignore_index}"
-            raise ValueError(f"{name}: expected class ids >= 0{allowed}, got {int(bad[0])}")
+def check_labels_nonnegative(arr: np.ndarray, name: str, *, ignore_index: Any = None) -> None:
+    """ValueError naming ``name`` if a class id is negative (ids in ``ignore_index`` excepted)."""
+    if arr.size == 0 or arr.min() >= 0:
+        return
+    bad = arr[arr < 0]
+    if ignore_index is not None:
+        bad = bad[~np.isin(bad, np.asarray(ignore_index, dtype=np.int64))]
+    if bad.size:
+        allowed = "" if ignore_index is None else f" or ignore_index={ignore_index}"
+        raise ValueError(f"{name}: expected class ids >= 0{allowed}, got {int(bad[0])}")
 
 
 def id_set(values: Any, name: str) -> np.ndarray:
-    """A collection of class ids as a sorted unique int64 array (e.g. ``background``)."""
+    """A class id or a collection of class ids as a sorted unique int64 array (e.g. ``background``)."""
     if isinstance(values, (str, bytes)):
         raise TypeError(f"{name}: expected a collection of integer class ids, got a string {values!r}")
-    if isinstance(values, (int, np.integer)):
+    if isinstance(values, (int, np.integer)) and not isinstance(values, (bool, np.bool_)):
         values = (values,)
-    if not isinstance(values, (Collection, np.ndarray)) and not is_tensor(values):
-        raise TypeError(f"{name}: expected a collection of integer class ids, got {type(values).__name__}")
-    arr = to_numpy(list(values) if isinstance(values, (set, frozenset)) else values, name).reshape(-1)
-    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{name}: expected integer class ids, got dtype {arr.dtype}")
-    arr = np.unique(arr.astype(np.int64))
+    if isinstance(values, Mapping) or not (isinstance(values, (Collection, np.ndarray)) or is_tensor(values)):
+        raise TypeError(f"{name}: expected a collection of integer class ids, got {type_name(values)}")
+    if not isinstance(values, (list, tuple, range, np.ndarray)) and not is_tensor(values):
+        values = list(values)  # sets and other collections
+    arr = np.unique(integer_array(values, name).reshape(-1))
     if arr.size and arr[0] < 0:
         raise ValueError(f"{name}: expected class ids >= 0, got {int(arr[0])}")
     return arr
 
 
-def check_tensor_mask(mask: Any, batch: int, length: int, name: str = "mask") -> Any:
-    """A ``(B, T)`` bool ``torch.Tensor`` padding mask (``True`` = valid frame), or ``None``."""
+def ignore_set(ignore_index: Any, name: str = "ignore_index") -> np.ndarray:
+    """``ignore_index`` (an int, or a collection of ints as LTContext's ``IGNORED_CLASSES``) as a
+    sorted unique int64 array; negative ids allowed (``-100`` is the padding label)."""
+    if isinstance(ignore_index, (bool, np.bool_, str, bytes, float)) or ignore_index is None:
+        raise TypeError(f"{name}: expected an integer or a collection of integers, got "
+                        f"{type_name(ignore_index)} {ignore_index!r}")
+    if isinstance(ignore_index, (int, np.integer)):
+        return np.array([int(ignore_index)], dtype=np.int64)
+    if isinstance(ignore_index, (set, frozenset)):
+        ignore_index = list(ignore_index)
+    return np.unique(integer_array(ignore_index, name, (0, 1)).reshape(-1))
+
+
+def mask_array(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.ndarray | None:
+    """A bool numpy padding mask of exactly ``shape`` (``True`` = valid), or ``None``."""
     if mask is None:
         return None
+    arr = to_numpy(mask, name)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"{name}: expected dtype bool, got {arr.dtype}")
+    if arr.shape != tuple(shape):
+        raise ValueError(f"{name}: expected shape {shape_str(shape)}, got {shape_str(arr.shape)}")
+    return np.ascontiguousarray(arr)
+
+
+def like_input(arr: np.ndarray, ref: Any, dtype: Any = None) -> Any:
+    """Return like the input: ``arr`` as a tensor on ``ref``'s device when ``ref`` is a tensor."""
+    if is_tensor(ref):
+        import torch
+
+        out = torch.from_numpy(np.ascontiguousarray(arr))
+        return out.to(device=ref.device, dtype=dtype) if dtype is not None or ref.device.type != "cpu" else out
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# tensors (torch side)
+
+_DTYPE_KINDS = ("floating", "integer", "bool", "real")
+
+
+def _dtype_ok(x: Any, kind: str) -> bool:
+    if kind == "floating":
+        return x.is_floating_point()
+    if kind == "bool":
+        return str(x.dtype) == "torch.bool"
+    integral = not x.is_floating_point() and not x.is_complex() and str(x.dtype) != "torch.bool"
+    if kind == "integer":
+        return integral
+    return integral or x.is_floating_point()  # "real"
+
+
+def tensor(x: Any, name: str, layout: str | None = None, *, dtype: str | Any = "floating",
+           sizes: Mapping[str, int] | None = None, min_sizes: Mapping[str, int] | None = None) -> Any:
+    """``x`` must be a ``torch.Tensor`` with ``layout`` (e.g. ``"(B, C, T)"``) and a dtype of ``dtype``.
+
+    ``dtype``: ``"floating"``, ``"integer"``, ``"bool"``, ``"real"`` or a ``torch.dtype``;
+    ``sizes`` fixes named dimensions (``{"C": 64}``), ``min_sizes`` bounds them below (``{"T": 1}``).
+    Returns ``x``. Meta tensors pass (shape and dtype are known).
+    """
+    if not is_tensor(x):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type_name(x)}")
+    if layout is not None:
+        dims = [d.strip() for d in layout.strip("()").split(",") if d.strip()]
+        expected = [str(sizes[d]) if sizes and d in sizes else d for d in dims]
+        if x.ndim != len(dims) or any(
+            sizes and d in sizes and x.shape[i] != sizes[d] for i, d in enumerate(dims)
+        ):
+            raise ValueError(f"{name}: expected shape ({', '.join(expected)}), got {shape_str(x.shape)}")
+        for d, low in (min_sizes or {}).items():
+            i = dims.index(d)
+            if x.shape[i] < low:
+                raise ValueError(f"{name}: expected {d} >= {low} in ({', '.join(expected)}), "
+                                 f"got {shape_str(x.shape)}")
+    if dtype is not None:
+        ok = _dtype_ok(x, dtype) if isinstance(dtype, str) else x.dtype == dtype
+        if not ok:
+            want = f"a {dtype} dtype" if isinstance(dtype, str) else f"dtype {dtype}"
+            raise TypeError(f"{name}: expected {want}, got {x.dtype}")
+    return x
+
+
+def tensor_mask(mask: Any, batch: int, length: int, name: str = "mask", *, device: Any = None) -> Any:
+    """A ``(B, T)`` bool padding mask (``True`` = valid frame) as a tensor, or ``None``.
+
+    numpy bool arrays are converted; with ``device`` the mask is moved there.
+    """
+    if mask is None:
+        return None
+    if isinstance(mask, np.ndarray):
+        if mask.dtype != np.bool_:
+            raise TypeError(f"{name}: expected dtype bool, got {mask.dtype}")
+        import torch
+
+        mask = torch.from_numpy(np.ascontiguousarray(mask))
     if not is_tensor(mask):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(mask).__name__}")
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type_name(mask)}")
     if str(mask.dtype) != "torch.bool":
         raise TypeError(f"{name}: expected dtype torch.bool, got {mask.dtype}")
     if tuple(mask.shape) != (batch, length):
         raise ValueError(f"{name}: expected shape (B, T) = {(batch, length)}, got {shape_str(mask.shape)}")
-    return mask
+    return mask if device is None else mask.to(device)
 
 
-def check_choice(value: Any, choices: Collection[str], name: str) -> str:
-    """``value`` if it is one of ``choices``, else a ValueError listing them."""
-    if value not in choices:
-        options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{name}: expected one of {options}, got {value!r}")
-    return value
+check_tensor_mask = tensor_mask
+
+
+def upcast_half(x: Any) -> Any:
+    """The half-precision rule for tensors: float16 / bfloat16 -> float32, anything else unchanged."""
+    return x.float() if x.is_floating_point() and x.element_size() < 4 else x
+
+
+def finite_values(x: Any, name: str) -> None:
+    """ValueError if a tensor or array with values holds NaN or infinity (meta tensors pass)."""
+    if is_tensor(x):
+        if x.is_meta or not x.is_floating_point():
+            return
+        import torch
+
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"{name}: expected finite values, got NaN or inf")
+    elif np.asarray(x).dtype.kind == "f" and not np.isfinite(x).all():
+        raise ValueError(f"{name}: expected finite values, got NaN or inf")
