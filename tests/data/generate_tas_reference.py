@@ -1,7 +1,8 @@
 """Regenerate the reference outputs of ``tests/data/tas_reference.json`` with the official code.
 
 Not part of actseg and not run by the tests: it needs the reference repositories, which are never
-copied into this repository. Check them out (unmodified) into a scratch folder outside the repo::
+copied into this repository. Check them out (unmodified; recipe in tests/data/README.md) into a scratch
+folder outside the repo::
 
     R=/tmp/scratch-actseg
     git -C <ms-tcn clone>   show 33ed91c:eval.py > $R/ms-tcn/eval.py
@@ -320,5 +321,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONHASHSEED", "0")
     main()
