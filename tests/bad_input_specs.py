@@ -1,4 +1,5 @@
 """One valid call per public callable, with the kind of each argument (see ``bad_inputs.py``)."""
+# ruff: noqa: C408  (keyword dict() calls read as the call they describe)
 
 from __future__ import annotations
 
