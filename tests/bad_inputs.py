@@ -104,14 +104,50 @@ COMMON = [("str", "abc", False), ("dict", {}, False), ("object", lambda v: np.ar
 
 KINDS: dict[str, list[tuple[str, Any, bool]]] = {
     # arrays of reals (numpy or tensor)
-    "reals": [*COMMON, ("rank+2", _rank_up, False), ("complex", _as_complex, False), ("nan", _with_nan, False), ("inf", _with_inf, False), ("meta", _meta, False), ("bool", lambda v: _np_like(v) > 0, False)],
+    "reals": [
+        *COMMON,
+        ("rank+2", _rank_up, False),
+        ("complex", _as_complex, False),
+        ("nan", _with_nan, False),
+        ("inf", _with_inf, False),
+        ("meta", _meta, False),
+        ("bool", lambda v: _np_like(v) > 0, False),
+    ],
     # integer labels / class ids (non-negative)
-    "labels": [*COMMON, ("rank+2", _rank_up, False), ("float", _as_float, False), ("complex", _as_complex, False), ("negative", _negative_id, False), ("huge-id", _huge_id, True), ("meta", _meta, False)],
+    "labels": [
+        *COMMON,
+        ("rank+2", _rank_up, False),
+        ("float", _as_float, False),
+        ("complex", _as_complex, False),
+        ("negative", _negative_id, False),
+        ("huge-id", _huge_id, True),
+        ("meta", _meta, False),
+    ],
     # torch tensors of a layer or loss (meta tensors are a shape-inference run)
-    "tensor": [*COMMON, ("rank+2", _rank_up, False), ("complex", _as_complex, False), ("int", _as_int, False), ("meta", _meta, True), ("numpy", _np_like, False)],
-    "tensor_labels": [*COMMON, ("rank+2", _rank_up, False), ("float", _as_float, False), ("meta", _meta, True), ("huge-id", _huge_id, True)],
+    "tensor": [
+        *COMMON,
+        ("rank+2", _rank_up, False),
+        ("complex", _as_complex, False),
+        ("int", _as_int, False),
+        ("meta", _meta, True),
+        ("numpy", _np_like, False),
+    ],
+    "tensor_labels": [
+        *COMMON,
+        ("rank+2", _rank_up, False),
+        ("float", _as_float, False),
+        ("meta", _meta, True),
+        ("huge-id", _huge_id, True),
+    ],
     # labels where negative values are legitimate (the -1 fill of segments_to_labels)
-    "labels_any": [*COMMON, ("rank+2", _rank_up, False), ("float", _as_float, False), ("complex", _as_complex, False), ("huge-id", _huge_id, True), ("meta", _meta, False)],
+    "labels_any": [
+        *COMMON,
+        ("rank+2", _rank_up, False),
+        ("float", _as_float, False),
+        ("complex", _as_complex, False),
+        ("huge-id", _huge_id, True),
+        ("meta", _meta, False),
+    ],
     "mask": [("str", "abc", False), ("int", lambda v: _as_int(v), False), ("rank+2", _rank_up, False),
              ("short", lambda v: v[..., :1], False)],
     "size": [("bool", True, False), ("float", 2.5, False), ("str", "3", False), ("zero", 0, False),
