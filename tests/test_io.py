@@ -455,3 +455,12 @@ def test_read_activitynet_mapping_keyword_and_deprecated_class_ids(tmp_path):
         read_activitynet_predictions(pred_path)
     with pytest.raises(ValueError, match=r"video 'a' entry 0: label 'Run' is not in mapping"):
         read_activitynet_ground_truth(gt_path, mapping={"Jump": 0})
+
+
+def test_path_arguments_are_checked(tmp_path):
+    from actseg.io import read_activitynet_ground_truth
+
+    for call in (lambda: read_mapping(5), lambda: read_label_file(None, MAPPING), lambda: read_split(b"s.bundle"),
+                 lambda: read_activitynet_ground_truth(3.0), lambda: write_label_file(7, [0], MAPPING)):
+        with pytest.raises(TypeError, match=r"^path: expected a path \(str or os.PathLike\), got "):
+            call()

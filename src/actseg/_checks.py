@@ -450,3 +450,13 @@ def class_mapping(value: Any, name: str = "mapping") -> dict[str, int]:
             raise TypeError(f"{name}: expected class names as strings, got {type_name(key)} {key!r}")
         out[key] = integer(class_id, f"{name}[{key!r}]", low=0, high=MAX_CLASS_ID)
     return out
+
+
+def file_path(value: Any, name: str = "path") -> Any:
+    """``value`` as a ``pathlib.Path``: a ``str`` or an ``os.PathLike`` (TypeError otherwise, bytes too)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type_name(value)} {value!r}")

@@ -73,62 +73,42 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"actseg {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    _add_eval_parser(commands)
-    _add_warmup_parser(commands)
+    for name, (help_text, description, add_arguments, handler) in _COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=description)
+        add_arguments(sub)
+        sub.set_defaults(handler=handler)
     return parser
 
 
-def _add_eval_parser(commands: Any) -> None:
-    """Register ``actseg eval`` and its options."""
-    sub = commands.add_parser(
-        "eval",
-        help="score MS-TCN prediction files against ground truth (Acc, Edit, F1@k)",
-        description=(
-            "Score frame-level predictions in the MS-TCN layout: ground truth DIR/<video>.txt (one class "
-            "name per line), predictions PRED/<video> or PRED/<video>.txt (line 1 '### Frame level "
-            "recognition: ###', line 2 space-separated names). Metrics are percentages. The first run "
-            "after installing compiles numba kernels (seconds, once; cached on disk): see 'actseg warmup'."
-        ),
-    )
+_EVAL_DESCRIPTION = (
+    "Score frame-level predictions in the MS-TCN layout: ground truth DIR/<video>.txt (one class name per "
+    "line), predictions PRED/<video> or PRED/<video>.txt (line 1 '### Frame level recognition: ###', line 2 "
+    "space-separated names). Metrics are percentages. The first run after installing compiles numba kernels "
+    "(seconds, once; cached on disk): see 'actseg warmup'."
+)
+_WARMUP_DESCRIPTION = (
+    "Compile the numba kernels of actseg.metrics and actseg.postprocess on tiny inputs and store them in "
+    "numba's on-disk cache (next to the installed sources, or NUMBA_CACHE_DIR). Run it once after installing, "
+    "or at the start of a job; prints the seconds per group of kernels."
+)
+
+
+def _eval_arguments(sub: argparse.ArgumentParser) -> None:
+    """The options of ``actseg eval``."""
     sub.add_argument("--ground-truth", required=True, metavar="DIR", help="folder of <video>.txt files")
-    sub.add_argument(
-        "--predictions", required=True, metavar="DIR", help="folder of <video> or <video>.txt files"
-    )
+    sub.add_argument("--predictions", required=True, metavar="DIR", help="folder of <video> or <video>.txt files")
     sub.add_argument("--mapping", required=True, metavar="FILE", help="mapping.txt ('<id> <name>' lines)")
-    sub.add_argument(
-        "--protocol",
-        default="mstcn",
-        choices=PROTOCOLS,
-        help="official script whose numbers are reproduced (default: %(default)s)",
-    )
-    sub.add_argument(
-        "--background",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="class names excluded from segments and Acc(fg), e.g. SIL or action_start action_end",
-    )
-    sub.add_argument(
-        "--split", metavar="BUNDLE", help="evaluate only the videos of this .bundle file (default: all)"
-    )
-    sub.add_argument(
-        "--json", metavar="OUT", help="also write dataset and per-video results to this file (its folder must exist)"
-    )
-    sub.set_defaults(handler=_run_eval)
+    sub.add_argument("--protocol", default="mstcn", choices=PROTOCOLS,
+                     help="official script whose numbers are reproduced (default: %(default)s)")
+    sub.add_argument("--background", nargs="+", default=[], metavar="NAME",
+                     help="class names excluded from segments and Acc(fg), e.g. SIL or action_start action_end")
+    sub.add_argument("--split", metavar="BUNDLE", help="evaluate only the videos of this .bundle file (default: all)")
+    sub.add_argument("--json", metavar="OUT",
+                     help="also write dataset and per-video results to this file (its folder must exist)")
 
 
-def _add_warmup_parser(commands: Any) -> None:
-    """Register ``actseg warmup``."""
-    sub = commands.add_parser(
-        "warmup",
-        help="compile the numba kernels once (cached on disk) so that no later call pays it",
-        description=(
-            "Compile the numba kernels of actseg.metrics and actseg.postprocess on tiny inputs and store "
-            "them in numba's on-disk cache (next to the installed sources, or NUMBA_CACHE_DIR). Run it once "
-            "after installing, or at the start of a job; prints the seconds per group of kernels."
-        ),
-    )
-    sub.set_defaults(handler=_run_warmup)
+def _no_arguments(sub: argparse.ArgumentParser) -> None:
+    """A command without options."""
 
 
 def _run_warmup(args: argparse.Namespace) -> int:
@@ -170,7 +150,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     dataset = metrics.compute()
     print(_format_table(args.protocol, background_names, len(pairs), dataset))
     if out is not None:
-        _write_json(out, args.protocol, background_names, dataset, metrics.per_video())
+        try:
+            _write_json(out, args.protocol, background_names, dataset, metrics.per_video())
+        except OSError as exc:
+            raise _CommandError(f"--json: could not write {out}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -319,6 +302,15 @@ def _write_json(
         "actseg_version": __version__,
     }
     out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+# name -> (help, description, options, handler)
+_COMMANDS: dict[str, tuple[str, str, Any, Any]] = {
+    "eval": ("score MS-TCN prediction files against ground truth (Acc, Edit, F1@k)", _EVAL_DESCRIPTION,
+             _eval_arguments, _run_eval),
+    "warmup": ("compile the numba kernels once (cached on disk) so that no later call pays it",
+               _WARMUP_DESCRIPTION, _no_arguments, _run_warmup),
+}
 
 
 if __name__ == "__main__":

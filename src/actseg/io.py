@@ -27,12 +27,11 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
-from ._checks import MAX_CLASS_ID, choice, class_mapping, label_array, renamed
+from ._checks import MAX_CLASS_ID, choice, class_mapping, file_path, label_array, renamed
 from .segments import Segments
 
 __all__ = [
@@ -188,7 +187,7 @@ def write_label_file(
         text = _PREDICTION_HEADER + "\n" + " ".join(names)
     else:
         text = "\n".join(names) + "\n"
-    target = Path(path)
+    target = file_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
 
@@ -501,7 +500,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
 
 def _read_text(path: _Path, what: str) -> str:
     """The whole text of ``path`` (UTF-8); FileNotFoundError/ValueError naming the file."""
-    file = Path(path)
+    file = file_path(path)
     if not file.exists():
         raise FileNotFoundError(f"{what}: no such file: {path}")
     if not file.is_file():
