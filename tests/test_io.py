@@ -427,6 +427,9 @@ def test_read_activitynet_malformed_structure(tmp_path):
     path = _write_json(tmp_path / "p.json", {"results": {"a": [{"label": 7, "score": 1, "segment": [0, 1]}]}})
     with pytest.raises(ValueError, match=r"entry 0: expected a label name \(string\), got 7"):
         read_activitynet_predictions(path, {"Run": 0})
+    path = _write_json(tmp_path / "p2.json", {"results": {"a": [{"label": "Run", "score": 1, "segment": "12"}]}})
+    with pytest.raises(ValueError, match=r"entry 0: expected 'segment', 'label' and 'score', got"):
+        read_activitynet_predictions(path, {"Run": 0})
     with pytest.raises(TypeError, match="subset: expected a string or None"):
         read_activitynet_ground_truth(path, subset=1)
 

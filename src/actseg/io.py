@@ -19,6 +19,8 @@ Differences from the official readers (all deliberate, all documented per functi
 * Lines are stripped of surrounding whitespace (``"\\r\\n"`` files read the same as ``"\\n"`` files).
 * An unknown class name, an empty file or a malformed mapping raises a ``ValueError`` naming the
   file, the line or frame and the offending text, instead of a ``KeyError`` or a silent mismatch.
+* Class ids are int64: a mapping id above ``2**63 - 1`` is a ``ValueError`` naming the file and line.
+* A class name with whitespace cannot be written (it would read back as several names).
 """
 
 from __future__ import annotations
@@ -288,7 +290,10 @@ def _activitynet_segments(entries: Any, path: _Path, video: str, mapping: Mappin
     for i, entry in enumerate(entries):
         where = f"{path}: video {video!r} entry {i}"
         try:
-            start, end = (float(v) for v in entry["segment"])
+            segment = entry["segment"]
+            if not isinstance(segment, (list, tuple)):
+                raise TypeError(segment)
+            start, end = (float(v) for v in segment)
             name = entry["label"]
             score = float(entry["score"]) if with_scores else 0.0
         except (KeyError, TypeError, ValueError, OverflowError):
