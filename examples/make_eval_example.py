@@ -36,6 +36,13 @@ CLASSES = ("Standing", "Running", "Walking", "Badminton")
 RECORDINGS_PER_VIDEO = (4, 5, 6, 5, 4, 6, 5, 5)  # 8 videos using each of the 40 TEST recordings once
 WINDOW = 15
 SEED = 20240607
+SOURCE_FILES = ("BasicMotions_TRAIN.ts", "BasicMotions_TEST.ts")
+NEEDS = (
+    "This script needs the BasicMotions recordings of the UEA multivariate archive (Bagnall et al. 2018, "
+    "arXiv:1811.00075) in sktime's .ts text format, BasicMotions_TRAIN.ts and BasicMotions_TEST.ts, in "
+    "the folder given by --source (the sktime wheel ships them under sktime/datasets/data/). "
+    "The generated example is already in the repository under examples/data/basicmotions/."
+)
 
 
 def read_ts(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +199,13 @@ def main() -> None:
         help="output folder (default: examples/data/basicmotions)",
     )
     args = parser.parse_args()
-    write_example(args.out, args.source)
+    missing = [name for name in SOURCE_FILES if not (args.source / name).is_file()]
+    if missing:
+        parser.exit(2, f"{parser.prog}: error: --source {args.source}: missing {' and '.join(missing)}. {NEEDS}\n")
+    try:
+        write_example(args.out, args.source)
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
     print(f"wrote {args.out}")
 
 

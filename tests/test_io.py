@@ -314,3 +314,156 @@ def test_read_activitynet_errors(tmp_path):
         read_activitynet_ground_truth(_write_json(tmp_path / "r.json", {"results": {}}))
     with pytest.raises(FileNotFoundError):
         read_activitynet_ground_truth(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# regressions (issue 10 §1, issue 9 §1/§3)
+
+
+def test_read_mapping_ids_are_bounded_to_int64(tmp_path):
+    # regression: an id of 2**63 was read, then overflowed (OverflowError) wherever it became int64
+    top = 2**63 - 1
+    assert read_mapping(_write(tmp_path / "ok.txt", f"{top} a\n0 b\n")) == {"a": top, "b": 0}
+    for text, shown in ((f"{2**63} a\n", str(2**63)), ("0 b\n" + "9" * 40 + " a\n", "9" * 27 + "...")):
+        with pytest.raises(ValueError) as info:
+            read_mapping(_write(tmp_path / "big.txt", text))
+        line = 1 if text.startswith(str(2**63)) else 2
+        expected = f"{tmp_path / 'big.txt'}: line {line}: expected a class id <= 2**63 - 1 (int64), got {shown}"
+        assert str(info.value) == expected
+
+
+def test_huge_ids_round_trip(tmp_path):
+    mapping = {"a": 2**63 - 1, "b": 10**15}
+    labels = np.array([2**63 - 1, 10**15, 10**15], dtype=np.int64)
+    write_label_file(tmp_path / "v", labels, mapping)
+    np.testing.assert_array_equal(read_label_file(tmp_path / "v", mapping), labels)
+
+
+@pytest.mark.parametrize("name", ["take cup", "take\tcup", " take", "take\n", ""])
+@pytest.mark.parametrize("layout", ["prediction", "ground_truth"])
+def test_write_label_file_rejects_names_with_whitespace(tmp_path, name, layout):
+    # regression: "take cup" was written and read back as the two labels "take" and "cup"
+    mapping = {"background": 0, name: 1}
+    with pytest.raises(ValueError) as info:
+        write_label_file(tmp_path / "video", [0, 1, 1], mapping, layout=layout)
+    assert str(info.value) == (
+        "mapping: expected class names without whitespace (MS-TCN label files and mapping.txt separate "
+        f"names by whitespace), got {name!r} for id 1"
+    )
+    assert not (tmp_path / "video").exists()
+    write_label_file(tmp_path / "video", [0, 0], mapping, layout=layout)  # the name is not written: fine
+    assert read_label_file(tmp_path / "video", {"background": 0}).tolist() == [0, 0]
+
+
+def test_mapping_argument_checked_through_checks():
+    with pytest.raises(TypeError, match=r"^mapping: expected a dict of class name -> id, got list$"):
+        background_ids([("a", 0)], ["a"])
+    with pytest.raises(TypeError, match=r"^mapping\['a'\]: expected an integer, got float 0.0$"):
+        background_ids({"a": 0.0}, ["a"])
+    with pytest.raises(ValueError, match=r"^mapping\['a'\]: expected an integer >= 0 and <= 9223372036854775807"):
+        background_ids({"a": -1}, ["a"])
+    with pytest.raises(TypeError, match=r"^mapping: expected class names as strings, got int 3$"):
+        background_ids({3: 0}, ["a"])
+    assert background_ids({"a": np.int64(4)}, ["a"]) == (4,)
+
+
+def _anet_pred(segment, score=0.9, label="Run"):
+    return {"results": {"a": [{"label": "Run", "score": 0.5, "segment": [0.0, 1.0]},
+                              {"label": label, "score": score, "segment": segment}]}}
+
+
+@pytest.mark.parametrize("segment", [[0, float("inf")], [float("-inf"), 3.0], [float("nan"), 2.0], [5.0, 1.0],
+                                     [2.0, 2.0]])
+def test_read_activitynet_predictions_rejects_bad_segments(tmp_path, segment):
+    # regression: "segment": [0, Infinity] was accepted (json reads Infinity and NaN)
+    from actseg.io import read_activitynet_predictions
+
+    path = _write_json(tmp_path / "p.json", _anet_pred(segment))
+    with pytest.raises(ValueError) as info:
+        read_activitynet_predictions(path, {"Run": 0})
+    assert str(info.value) == (f"{path}: video 'a' entry 1: expected a finite segment [start, end] (seconds) "
+                               f"with end > start, got {segment!r}")
+
+
+@pytest.mark.parametrize("score", [float("inf"), float("nan")])
+def test_read_activitynet_predictions_rejects_non_finite_scores(tmp_path, score):
+    from actseg.io import read_activitynet_predictions
+
+    path = _write_json(tmp_path / "p.json", _anet_pred([1.0, 2.0], score=score))
+    with pytest.raises(ValueError, match=r"video 'a' entry 1: expected a finite score, got (inf|nan)$"):
+        read_activitynet_predictions(path, {"Run": 0})
+
+
+def test_read_activitynet_predictions_accepts_negative_start(tmp_path):
+    from actseg.io import read_activitynet_predictions
+
+    path = _write_json(tmp_path / "p.json", _anet_pred([-0.5, 2.0]))
+    pred = read_activitynet_predictions(path, {"Run": 0})
+    assert pred["a"].starts.tolist() == [0.0, -0.5] and pred["a"].ends.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("segment", [[0, float("inf")], [-1.0, 3.0], [4.0, 4.0], [float("nan"), 1.0]])
+def test_read_activitynet_ground_truth_rejects_bad_segments(tmp_path, segment):
+    from actseg.io import read_activitynet_ground_truth
+
+    data = {"database": {"a": {"subset": "validation", "annotations": [
+        {"segment": [1.0, 2.0], "label": "Run"}, {"segment": segment, "label": "Run"}]}}}
+    path = _write_json(tmp_path / "g.json", data)
+    with pytest.raises(ValueError) as info:
+        read_activitynet_ground_truth(path)
+    assert str(info.value) == (f"{path}: video 'a' entry 1: expected a finite segment [start, end] (seconds) "
+                               f"with start >= 0 and end > start, got {segment!r}")
+
+
+def test_read_activitynet_malformed_structure(tmp_path):
+    from actseg.io import read_activitynet_ground_truth, read_activitynet_predictions
+
+    path = _write_json(tmp_path / "g.json", {"database": {"a": ["not", "an", "object"]}})
+    with pytest.raises(ValueError, match=r"video 'a': expected a JSON object, got list"):
+        read_activitynet_ground_truth(path)
+    path = _write_json(tmp_path / "g2.json", {"database": {"a": {"subset": "validation", "annotations": 3}}})
+    with pytest.raises(ValueError, match=r"video 'a': expected a list of entries, got int"):
+        read_activitynet_ground_truth(path)
+    path = _write_json(tmp_path / "p.json", {"results": {"a": [{"label": 7, "score": 1, "segment": [0, 1]}]}})
+    with pytest.raises(ValueError, match=r"entry 0: expected a label name \(string\), got 7"):
+        read_activitynet_predictions(path, {"Run": 0})
+    path = _write_json(tmp_path / "p2.json", {"results": {"a": [{"label": "Run", "score": 1, "segment": "12"}]}})
+    with pytest.raises(ValueError, match=r"entry 0: expected 'segment', 'label' and 'score', got"):
+        read_activitynet_predictions(path, {"Run": 0})
+    with pytest.raises(TypeError, match="subset: expected a string or None"):
+        read_activitynet_ground_truth(path, subset=1)
+
+
+def test_read_activitynet_mapping_keyword_and_deprecated_class_ids(tmp_path):
+    from actseg.io import read_activitynet_ground_truth, read_activitynet_predictions
+
+    gt_path = _write_json(tmp_path / "gt.json", _anet_gt())
+    pred_path = _write_json(tmp_path / "p.json", {"results": {"a": [{"label": "Jump", "score": 0.5,
+                                                                     "segment": [10.0, 20.0]}]}})
+    mapping = {"Jump": 5, "Run": 2}
+    gt, out = read_activitynet_ground_truth(gt_path, mapping=mapping)
+    assert out == mapping and gt["a"].labels.tolist() == [2, 5]
+    with pytest.warns(DeprecationWarning, match="class_ids is deprecated .* use mapping"):
+        gt_old, out_old = read_activitynet_ground_truth(gt_path, class_ids=mapping)
+    assert out_old == mapping and gt_old["a"].labels.tolist() == [2, 5]
+    assert read_activitynet_predictions(pred_path, mapping)["a"].labels.tolist() == [5]  # positional, as before
+    assert read_activitynet_predictions(pred_path, mapping=mapping)["a"].labels.tolist() == [5]
+    with pytest.warns(DeprecationWarning, match="class_ids is deprecated"):
+        assert read_activitynet_predictions(pred_path, class_ids=mapping)["a"].labels.tolist() == [5]
+    with pytest.raises(TypeError, match="class_ids: deprecated spelling of mapping; pass only mapping"):
+        read_activitynet_predictions(pred_path, mapping, class_ids=mapping)
+    with pytest.raises(TypeError, match="class_ids: deprecated spelling of mapping"):
+        read_activitynet_ground_truth(gt_path, mapping=mapping, class_ids=mapping)
+    with pytest.raises(TypeError, match=r"^mapping: expected a dict of label name -> class id, got None$"):
+        read_activitynet_predictions(pred_path)
+    with pytest.raises(ValueError, match=r"video 'a' entry 0: label 'Run' is not in mapping"):
+        read_activitynet_ground_truth(gt_path, mapping={"Jump": 0})
+
+
+def test_path_arguments_are_checked(tmp_path):
+    from actseg.io import read_activitynet_ground_truth
+
+    for call in (lambda: read_mapping(5), lambda: read_label_file(None, MAPPING), lambda: read_split(b"s.bundle"),
+                 lambda: read_activitynet_ground_truth(3.0), lambda: write_label_file(7, [0], MAPPING)):
+        with pytest.raises(TypeError, match=r"^path: expected a path \(str or os.PathLike\), got "):
+            call()

@@ -428,3 +428,35 @@ def finite_values(x: Any, name: str) -> None:
             raise ValueError(f"{name}: expected finite values, got NaN or inf")
     elif np.asarray(x).dtype.kind == "f" and not np.isfinite(x).all():
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
+
+
+# --- added by cli
+
+# Largest class id a file may hold: ids are int64 everywhere (numpy label arrays, tensors).
+MAX_CLASS_ID = 2**63 - 1
+
+
+def class_mapping(value: Any, name: str = "mapping") -> dict[str, int]:
+    """A class name -> id dictionary (as ``mapping.txt``) as a ``dict[str, int]``, ids in ``[0, 2**63 - 1]``.
+
+    ``TypeError`` if ``value`` is not a mapping, a name is not a string or an id not an integer;
+    ``ValueError`` for an id out of the int64 range of class ids.
+    """
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a dict of class name -> id, got {type_name(value)}")
+    out: dict[str, int] = {}
+    for key, class_id in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{name}: expected class names as strings, got {type_name(key)} {key!r}")
+        out[key] = integer(class_id, f"{name}[{key!r}]", low=0, high=MAX_CLASS_ID)
+    return out
+
+
+def file_path(value: Any, name: str = "path") -> Any:
+    """``value`` as a ``pathlib.Path``: a ``str`` or an ``os.PathLike`` (TypeError otherwise, bytes too)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(value, (str, os.PathLike)):
+        return Path(value)
+    raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type_name(value)} {value!r}")

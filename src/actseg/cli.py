@@ -5,8 +5,10 @@ Subcommands:
 * ``actseg eval``: scores a folder of frame-level predictions against a folder of ground truth in the
   MS-TCN layout (see :mod:`actseg.io`) with :class:`actseg.metrics.SegmentationMetrics`, prints
   Acc, Acc(fg), Edit and F1@{10,25,50} and optionally writes them, per video too, to a JSON file.
+* ``actseg warmup``: compiles the numba kernels of metrics and post-processing once (they are
+  cached on disk), so that no later call pays the compilation; prints the seconds per group.
 
-Run ``actseg --help``, ``actseg eval --help``, or ``python -m actseg.cli ...``.
+Run ``actseg --help``, ``actseg eval --help``, ``python -m actseg ...`` or ``python -m actseg.cli ...``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .io import background_ids, read_label_file, read_mapping, read_split
+from .io import _known, background_ids, read_label_file, read_mapping, read_split
 from .metrics import PROTOCOLS
 
 __all__ = ["main"]
@@ -70,65 +73,125 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"actseg {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    _add_eval_parser(commands)
+    for name, (help_text, description, add_arguments, handler) in _COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=description)
+        add_arguments(sub)
+        sub.set_defaults(handler=handler)
     return parser
 
 
-def _add_eval_parser(commands: Any) -> None:
-    """Register ``actseg eval`` and its options."""
-    sub = commands.add_parser(
-        "eval",
-        help="score MS-TCN prediction files against ground truth (Acc, Edit, F1@k)",
-        description=(
-            "Score frame-level predictions in the MS-TCN layout: ground truth DIR/<video>.txt (one class "
-            "name per line), predictions PRED/<video> or PRED/<video>.txt (line 1 '### Frame level "
-            "recognition: ###', line 2 space-separated names). Metrics are percentages."
-        ),
-    )
+_EVAL_DESCRIPTION = (
+    "Score frame-level predictions in the MS-TCN layout: ground truth DIR/<video>.txt (one class name per "
+    "line), predictions PRED/<video> or PRED/<video>.txt (line 1 '### Frame level recognition: ###', line 2 "
+    "space-separated names). Metrics are percentages. The first run after installing compiles numba kernels "
+    "(seconds, once; cached on disk): see 'actseg warmup'."
+)
+_WARMUP_DESCRIPTION = (
+    "Compile the numba kernels of actseg.metrics and actseg.postprocess on tiny inputs and store them in "
+    "numba's on-disk cache (next to the installed sources, or NUMBA_CACHE_DIR). Run it once after installing, "
+    "or at the start of a job; prints the seconds per group of kernels."
+)
+
+
+def _eval_arguments(sub: argparse.ArgumentParser) -> None:
+    """The options of ``actseg eval``."""
     sub.add_argument("--ground-truth", required=True, metavar="DIR", help="folder of <video>.txt files")
-    sub.add_argument(
-        "--predictions", required=True, metavar="DIR", help="folder of <video> or <video>.txt files"
-    )
+    sub.add_argument("--predictions", required=True, metavar="DIR", help="folder of <video> or <video>.txt files")
     sub.add_argument("--mapping", required=True, metavar="FILE", help="mapping.txt ('<id> <name>' lines)")
-    sub.add_argument(
-        "--protocol",
-        default="mstcn",
-        choices=PROTOCOLS,
-        help="official script whose numbers are reproduced (default: %(default)s)",
-    )
-    sub.add_argument(
-        "--background",
-        nargs="+",
-        default=[],
-        metavar="NAME",
-        help="class names excluded from segments and Acc(fg), e.g. SIL or action_start action_end",
-    )
-    sub.add_argument(
-        "--split", metavar="BUNDLE", help="evaluate only the videos of this .bundle file (default: all)"
-    )
-    sub.add_argument("--json", metavar="OUT", help="also write dataset and per-video results to this file")
-    sub.set_defaults(handler=_run_eval)
+    sub.add_argument("--protocol", default="mstcn", choices=PROTOCOLS,
+                     help="official script whose numbers are reproduced (default: %(default)s)")
+    sub.add_argument("--background", nargs="+", default=[], metavar="NAME",
+                     help="class names excluded from segments and Acc(fg), e.g. SIL or action_start action_end")
+    sub.add_argument("--split", metavar="BUNDLE", help="evaluate only the videos of this .bundle file (default: all)")
+    sub.add_argument("--json", metavar="OUT",
+                     help="also write dataset and per-video results to this file (its folder must exist)")
+
+
+def _no_arguments(sub: argparse.ArgumentParser) -> None:
+    """A command without options."""
+
+
+def _run_warmup(args: argparse.Namespace) -> int:
+    """``actseg warmup``: compile (or load) every kernel and print the time per group."""
+    from ._warmup import warmup
+
+    timings = warmup()
+    width = max(len(name) for name in timings)
+    for name, seconds in timings.items():
+        print(f"{name:<{width}}  {seconds:7.2f} s")
+    print(f"{'total':<{width}}  {sum(timings.values()):7.2f} s")
+    return 0
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    """``actseg eval``: read the folders, accumulate the metrics, print the table, write the JSON."""
-    from .metrics import SegmentationMetrics
-
+    """``actseg eval``: check every input and output path, read the folders, accumulate the metrics,
+    print the table, write the JSON."""
+    out = _output_file(args.json, "--json") if args.json else None
     mapping = read_mapping(args.mapping)
     background_names = list(dict.fromkeys(args.background))
-    background = background_ids(mapping, background_names)
+    for name in background_names:
+        if name not in mapping:
+            raise _CommandError(f"--background: unknown class name {name!r} (known: {_known(mapping)})")
+    # The metrics see dense ids 0..C-1 in mapping order: equal names stay equal, so every number is
+    # the same, and the memory of the metrics depends on the number of classes, never on the ids.
+    dense = {name: index for index, name in enumerate(mapping)}
+    background = background_ids(dense, background_names)
     split = read_split(args.split) if args.split else None
-    pairs = _collect_videos(Path(args.ground_truth), Path(args.predictions), split)
+    gt_dir, pred_dir = Path(args.ground_truth), Path(args.predictions)
+    pairs = _collect_videos(gt_dir, pred_dir, split)
+    _warn_if_predictions_are_ground_truth(gt_dir, pred_dir, pairs)
+
+    from .metrics import SegmentationMetrics
 
     metrics = SegmentationMetrics(overlaps=_OVERLAPS, background=background, protocol=args.protocol)
     for video, gt_file, pred_file in pairs:
-        pred, target = _load_pair(gt_file, pred_file, mapping)
+        pred, target = _load_pair(gt_file, pred_file, dense)
         metrics.update(pred, target, video_ids=video)
     dataset = metrics.compute()
     print(_format_table(args.protocol, background_names, len(pairs), dataset))
-    if args.json:
-        _write_json(Path(args.json), args.protocol, background_names, dataset, metrics.per_video())
+    if out is not None:
+        try:
+            _write_json(out, args.protocol, background_names, dataset, metrics.per_video())
+        except OSError as exc:
+            raise _CommandError(f"--json: could not write {out}: {exc.strerror or exc}") from None
     return 0
+
+
+def _output_file(path: str, flag: str) -> Path:
+    """``path`` as the file an option will (over)write, checked before anything is computed.
+
+    _CommandError naming ``flag`` if it is a folder, if its folder does not exist (nothing is
+    created) or is not writable.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise _CommandError(f"{flag}: expected a file to write, got a folder: {out}")
+    parent = out.parent
+    if not parent.is_dir():
+        actual = "a file" if parent.exists() else "no such folder"
+        raise _CommandError(f"{flag}: expected a file in an existing folder, got {actual}: {parent}")
+    if not os.access(out if out.exists() else parent, os.W_OK):
+        raise _CommandError(f"{flag}: expected a writable file, got no write permission: {out}")
+    return out
+
+
+def _warn_if_predictions_are_ground_truth(gt_dir: Path, pred_dir: Path, pairs: list[tuple[str, Path, Path]]) -> None:
+    """A warning on stderr when the predictions are the ground truth (the scores would all be 100)."""
+    if gt_dir.resolve() == pred_dir.resolve():
+        reason = f"--predictions and --ground-truth are the same folder ({pred_dir})"
+    elif all(_same_bytes(gt_file, pred_file) for _, gt_file, pred_file in pairs):
+        reason = f"every prediction file in {pred_dir} is a copy of its ground-truth file"
+    else:
+        return
+    print(f"actseg eval: warning: {reason}: the predictions are the ground truth, every score is 100",
+          file=sys.stderr)
+
+
+def _same_bytes(first: Path, second: Path) -> bool:
+    """True when two files hold the same bytes (sizes compared first)."""
+    if first.stat().st_size != second.stat().st_size:
+        return False
+    return first.read_bytes() == second.read_bytes()
 
 
 def _collect_videos(gt_dir: Path, pred_dir: Path, split: list[str] | None) -> list[tuple[str, Path, Path]]:
@@ -225,7 +288,7 @@ def _json_value(value: Any) -> Any:
 def _write_json(
     out: Path, protocol: str, background: list[str], dataset: dict[str, float], per_video: list[dict]
 ) -> None:
-    """Write the dataset and per-video results to ``out`` (parent folders created; NaN as null)."""
+    """Write the dataset and per-video results to ``out`` (its folder exists; NaN as null)."""
     videos = {
         str(row["video"]): {key: _json_value(value) for key, value in row.items() if key != "video"}
         for row in per_video
@@ -238,8 +301,16 @@ def _write_json(
         "videos": videos,
         "actseg_version": __version__,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+# name -> (help, description, options, handler)
+_COMMANDS: dict[str, tuple[str, str, Any, Any]] = {
+    "eval": ("score MS-TCN prediction files against ground truth (Acc, Edit, F1@k)", _EVAL_DESCRIPTION,
+             _eval_arguments, _run_eval),
+    "warmup": ("compile the numba kernels once (cached on disk) so that no later call pays it",
+               _WARMUP_DESCRIPTION, _no_arguments, _run_warmup),
+}
 
 
 if __name__ == "__main__":

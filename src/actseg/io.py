@@ -19,19 +19,21 @@ Differences from the official readers (all deliberate, all documented per functi
 * Lines are stripped of surrounding whitespace (``"\\r\\n"`` files read the same as ``"\\n"`` files).
 * An unknown class name, an empty file or a malformed mapping raises a ``ValueError`` naming the
   file, the line or frame and the offending text, instead of a ``KeyError`` or a silent mismatch.
+* Class ids are int64: a mapping id above ``2**63 - 1`` is a ``ValueError`` naming the file and line.
+* A class name with whitespace cannot be written (it would read back as several names).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
-from ._checks import label_array
+from ._checks import MAX_CLASS_ID, choice, class_mapping, file_path, label_array, renamed
 from .segments import Segments
 
 __all__ = [
@@ -65,9 +67,9 @@ def read_mapping(path: _Path) -> dict[str, int]:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: a line is not exactly two whitespace-separated tokens, an id is not a
-            non-negative integer, a name or an id appears twice, or the file has no entries; the
-            message names the file and the line number.
+        ValueError: a line is not exactly two whitespace-separated tokens, an id is not an integer
+            in ``[0, 2**63 - 1]`` (class ids are int64), a name or an id appears twice, or the file
+            has no entries; the message names the file and the line number.
 
     Example:
         >>> import tempfile, pathlib
@@ -133,7 +135,7 @@ def read_label_file(path: _Path, mapping: Mapping[str, int]) -> np.ndarray:
         >>> read_label_file(f, {"bg": 0, "take": 1}).tolist()
         [0, 0, 1]
     """
-    _check_mapping(mapping)
+    mapping = class_mapping(mapping)
     text = _read_text(path, "label file")
     lines = text.splitlines()
     if lines and lines[0].strip() == _PREDICTION_HEADER:
@@ -158,6 +160,9 @@ def write_label_file(
     ``groundTruth/<video>.txt`` files. Parent folders are created. :func:`read_label_file` reads
     both back unchanged.
 
+    Class names are separated by whitespace in these files and in ``mapping.txt``, so a name that
+    contains whitespace (or is empty) cannot be written: it is a ``ValueError``, and nothing is written.
+
     Args:
         path: the file to (over)write.
         labels: ``(T,)`` integer class ids (numpy array, tensor or sequence), ``T >= 1``.
@@ -166,18 +171,25 @@ def write_label_file(
 
     Raises:
         ValueError: ``labels`` is empty, not 1-D or holds an id missing from ``mapping``; ``mapping``
-            gives one id to two names; ``layout`` is unknown.
+            gives one id to two names, or a written name is empty or contains whitespace;
+            ``layout`` is unknown.
         TypeError: ``labels`` is not an integer array, or ``mapping`` is not a mapping.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "video"
+        >>> write_label_file(f, [0, 0, 1], {"bg": 0, "take": 1})
+        >>> f.read_text()
+        '### Frame level recognition: ###\\nbg bg take'
     """
-    if layout not in _LAYOUTS:
-        raise ValueError(f"layout: expected one of {', '.join(map(repr, _LAYOUTS))}, got {layout!r}")
+    choice(layout, _LAYOUTS, "layout")
     ids = label_array(labels, "labels")
-    names = _ids_to_names(ids, mapping)
+    names = _ids_to_names(ids, class_mapping(mapping))
     if layout == "prediction":
         text = _PREDICTION_HEADER + "\n" + " ".join(names)
     else:
         text = "\n".join(names) + "\n"
-    target = Path(path)
+    target = file_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
 
@@ -201,7 +213,7 @@ def background_ids(mapping: Mapping[str, int], names: str | Iterable[str]) -> tu
         >>> background_ids({"SIL": 0, "pour_milk": 1}, ["SIL"])
         (0,)
     """
-    _check_mapping(mapping)
+    mapping = class_mapping(mapping)
     wanted = [names] if isinstance(names, str) else list(names)
     ids: dict[int, None] = {}
     for name in wanted:
@@ -264,83 +276,146 @@ def _activitynet_json(path: _Path, what: str, key: str) -> dict:
     return data[key]
 
 
-def _activitynet_segments(entries: Any, path: _Path, video: str, class_ids: Mapping[str, int] | None,
+def _activitynet_segments(entries: Any, path: _Path, video: str, mapping: Mapping[str, int],
                           unknown_labels: str, with_scores: bool) -> Segments:
+    """The entries of one video as ``Segments`` (seconds); ValueError naming file, video and entry.
+
+    Every segment must be finite with ``end > start``; ground-truth segments (``with_scores=False``)
+    must also start at ``>= 0`` s. Prediction starts may be negative (the official evaluator scores them).
+    """
+    if not isinstance(entries, list):
+        raise ValueError(f"{path}: video {video!r}: expected a list of entries, got {type(entries).__name__}")
+    fields = "'segment', 'label' and 'score'" if with_scores else "'segment' and 'label'"
     starts, ends, labels, scores = [], [], [], []
     for i, entry in enumerate(entries):
+        where = f"{path}: video {video!r} entry {i}"
         try:
-            start, end = (float(v) for v in entry["segment"])
+            segment = entry["segment"]
+            if not isinstance(segment, (list, tuple)):
+                raise TypeError(segment)
+            start, end = (float(v) for v in segment)
             name = entry["label"]
-            score = float(entry["score"]) if with_scores else None
-        except (KeyError, TypeError, ValueError):
-            fields = "'segment', 'label' and 'score'" if with_scores else "'segment' and 'label'"
-            raise ValueError(f"{path}: video {video!r} entry {i}: expected {fields}, got {entry!r}") from None
-        if class_ids is not None and name not in class_ids:
+            score = float(entry["score"]) if with_scores else 0.0
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise ValueError(f"{where}: expected {fields}, got {entry!r}") from None
+        if not (math.isfinite(start) and math.isfinite(end)) or end <= start or (start < 0 and not with_scores):
+            low = "" if with_scores else "start >= 0 and "
+            raise ValueError(f"{where}: expected a finite segment [start, end] (seconds) with {low}end > start, "
+                             f"got {entry['segment']!r}")
+        if not math.isfinite(score):
+            raise ValueError(f"{where}: expected a finite score, got {entry['score']!r}")
+        if not isinstance(name, str):
+            raise ValueError(f"{where}: expected a label name (string), got {name!r}")
+        if name not in mapping:
             if unknown_labels == "ignore":
                 continue
-            raise ValueError(f"{path}: video {video!r} entry {i}: label {name!r} is not a ground-truth class")
+            known = "a ground-truth class" if with_scores else "in mapping"
+            raise ValueError(f"{where}: label {name!r} is not {known}")
         starts.append(start)
         ends.append(end)
-        labels.append(name)
+        labels.append(mapping[name])
         scores.append(score)
-    ids = [class_ids[name] for name in labels] if class_ids is not None else labels
-    try:
-        return Segments(np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64),
-                        np.array(ids, dtype=np.int64), np.array(scores) if with_scores else None)
-    except ValueError as exc:
-        raise ValueError(f"{path}: video {video!r}: {exc}") from None
+    return Segments(np.array(starts, dtype=np.float64), np.array(ends, dtype=np.float64),
+                    np.array(labels, dtype=np.int64), np.array(scores) if with_scores else None)
+
+
+def _activitynet_videos(data: dict, path: _Path) -> dict:
+    for video, info in data.items():
+        if not isinstance(info, dict):
+            raise ValueError(f"{path}: video {video!r}: expected a JSON object, got {type(info).__name__}")
+    return data
 
 
 def read_activitynet_ground_truth(path: _Path, *, subset: str | None = "validation",
+                                  mapping: Mapping[str, int] | None = None,
                                   class_ids: Mapping[str, int] | None = None) -> tuple[dict, dict[str, int]]:
     """Read an ActivityNet ground-truth JSON (``{"database": {video: {"subset", "annotations": [...]}}}``).
 
     Args:
         path: the JSON file (times in seconds).
         subset: keep the videos of this subset (``None``: all).
-        class_ids: label name -> class id; by default ids follow the order in which the names first
+        mapping: label name -> class id; by default ids follow the order in which the names first
             appear in the file, as the official evaluator's ``activity_index`` does.
+        class_ids: deprecated spelling of ``mapping`` (``DeprecationWarning``; removed in the next
+            minor release).
 
     Returns:
-        ``(ground_truth, class_ids)``: ``{video: Segments}`` (float64 seconds; a video without
+        ``(ground_truth, mapping)``: ``{video: Segments}`` (float64 seconds; a video without
         annotation has an empty ``Segments``) for :func:`actseg.metrics.detection_map`, and the
         name -> id mapping.
 
     Raises:
         FileNotFoundError, ValueError: missing file, invalid JSON, malformed entries, an annotation
-        with ``end <= start`` or a label missing from ``class_ids`` (the message names the file and video).
+        that is not finite or not ``0 <= start < end``, or a label missing from ``mapping`` (the
+        message names the file, the video and the entry).
+        TypeError: ``mapping`` is not a dict of name -> integer id.
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "gt.json"
+        >>> _ = f.write_text(json.dumps({"database": {"v": {"subset": "validation", "annotations": [
+        ...     {"segment": [1.0, 4.5], "label": "Run"}]}}}))
+        >>> gt, mapping = read_activitynet_ground_truth(f)
+        >>> mapping, gt["v"].starts.tolist(), gt["v"].ends.tolist()
+        ({'Run': 0}, [1.0], [4.5])
     """
-    database = _activitynet_json(path, "ground truth", "database")
-    ids: dict[str, int] = dict(class_ids) if class_ids is not None else {}
-    if class_ids is None:
-        for info in database.values():
-            if subset is None or info.get("subset") == subset:
-                for entry in info.get("annotations", []):
-                    if isinstance(entry, dict) and "label" in entry:
-                        ids.setdefault(entry["label"], len(ids))
-    out = {}
-    for video, info in database.items():
-        if subset is None or info.get("subset") == subset:
-            out[video] = _activitynet_segments(info.get("annotations", []), path, video, ids, "error", False)
+    mapping = renamed(mapping, class_ids, new="mapping", old="class_ids", default=None)
+    if subset is not None and not isinstance(subset, str):
+        raise TypeError(f"subset: expected a string or None, got {type(subset).__name__} {subset!r}")
+    database = _activitynet_videos(_activitynet_json(path, "ground truth", "database"), path)
+    videos = {video: info for video, info in database.items() if subset is None or info.get("subset") == subset}
+    if mapping is not None:
+        ids = class_mapping(mapping)
+    else:
+        ids = {}
+        for info in videos.values():
+            entries = info.get("annotations", [])
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, dict) and isinstance(entry.get("label"), str):
+                    ids.setdefault(entry["label"], len(ids))
+    out = {video: _activitynet_segments(info.get("annotations", []), path, video, ids, "error", False)
+           for video, info in videos.items()}
     return out, ids
 
 
-def read_activitynet_predictions(path: _Path, class_ids: Mapping[str, int], *,
-                                 unknown_labels: str = "error") -> dict:
+def read_activitynet_predictions(path: _Path, mapping: Mapping[str, int] | None = None, *,
+                                 unknown_labels: str = "error",
+                                 class_ids: Mapping[str, int] | None = None) -> dict:
     """Read an ActivityNet prediction JSON (``{"results": {video: [{"label", "score", "segment"}]}}``).
 
     Args:
         path: the JSON file (times in seconds).
-        class_ids: label name -> class id, e.g. from :func:`read_activitynet_ground_truth`.
+        mapping: label name -> class id, e.g. from :func:`read_activitynet_ground_truth` (required;
+            may be passed positionally).
         unknown_labels: ``"error"`` (default; the official evaluator fails on them too) or ``"ignore"``.
+        class_ids: deprecated spelling of ``mapping`` (``DeprecationWarning``; removed in the next
+            minor release).
 
     Returns:
         ``{video: Segments}`` with float64 seconds and scores.
+
+    Raises:
+        FileNotFoundError, ValueError: missing file, invalid JSON, malformed entries, a segment that
+        is not finite or has ``end <= start``, a score that is not finite, or (with
+        ``unknown_labels="error"``) a label missing from ``mapping``; the message names the file,
+        the video and the entry. A negative start is accepted (the official evaluator scores it).
+        TypeError: ``mapping`` is missing or not a dict of name -> integer id.
+
+    Example:
+        >>> import json, tempfile, pathlib
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "pred.json"
+        >>> _ = f.write_text(json.dumps({"results": {"v": [{"label": "Run", "score": 0.9, "segment": [1, 4]}]}}))
+        >>> pred = read_activitynet_predictions(f, {"Run": 0})
+        >>> pred["v"].labels.tolist(), pred["v"].scores.tolist()
+        ([0], [0.9])
     """
-    if unknown_labels not in ("error", "ignore"):
-        raise ValueError(f"unknown_labels: expected 'error' or 'ignore', got {unknown_labels!r}")
+    mapping = renamed(mapping, class_ids, new="mapping", old="class_ids", default=None)
+    if mapping is None:
+        raise TypeError("mapping: expected a dict of label name -> class id, got None")
+    mapping = class_mapping(mapping)
+    choice(unknown_labels, ("error", "ignore"), "unknown_labels")
     results = _activitynet_json(path, "predictions", "results")
-    return {video: _activitynet_segments(entries, path, video, class_ids, unknown_labels, True)
+    return {video: _activitynet_segments(entries, path, video, mapping, unknown_labels, True)
             for video, entries in results.items()}
 
 
@@ -430,7 +505,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
 
 def _read_text(path: _Path, what: str) -> str:
     """The whole text of ``path`` (UTF-8); FileNotFoundError/ValueError naming the file."""
-    file = Path(path)
+    file = file_path(path)
     if not file.exists():
         raise FileNotFoundError(f"{what}: no such file: {path}")
     if not file.is_file():
@@ -452,12 +527,10 @@ def _parse_mapping_line(tokens: list[str], path: _Path, number: int, line: str) 
     id_text, name = tokens
     if not (id_text.isascii() and id_text.isdigit()):
         raise ValueError(f"{path}: line {number}: expected a non-negative integer id, got {id_text!r}")
+    if len(id_text) > 19 or int(id_text) > MAX_CLASS_ID:
+        shown = id_text if len(id_text) <= 30 else id_text[:27] + "..."
+        raise ValueError(f"{path}: line {number}: expected a class id <= 2**63 - 1 (int64), got {shown}")
     return name, int(id_text)
-
-
-def _check_mapping(mapping: Any) -> None:
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"mapping: expected a dict of class name -> id, got {type(mapping).__name__}")
 
 
 def _known(mapping: Mapping[str, int], limit: int = 30) -> str:
@@ -483,8 +556,8 @@ def _names_to_ids(names: np.ndarray, mapping: Mapping[str, int], path: _Path) ->
 
 
 def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
-    """Vectorised id -> name lookup of ``(T,)`` ids; ValueError for ids missing from ``mapping``."""
-    _check_mapping(mapping)
+    """Vectorised id -> name lookup of ``(T,)`` ids; ValueError for ids missing from ``mapping``, or for
+    names that cannot be written (empty, or containing whitespace)."""
     name_of: dict[int, str] = {}
     for name, class_id in mapping.items():
         key = int(class_id)
@@ -500,5 +573,12 @@ def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
         raise ValueError(
             f"labels: id {missing[0]} at frame {frame} is not in the mapping (known ids: {sorted(name_of)})"
         )
+    for i in unique:
+        name = name_of[int(i)]
+        if not name or name.split() != [name]:
+            raise ValueError(
+                "mapping: expected class names without whitespace (MS-TCN label files and mapping.txt "
+                f"separate names by whitespace), got {name!r} for id {int(i)}"
+            )
     table = np.array([name_of[int(i)] for i in unique], dtype=object)
     return table[inverse.reshape(-1)].tolist()

@@ -1,0 +1,182 @@
+"""Every docstring example runs as a doctest, and every Python block of README.md and docs/*.md runs.
+
+Docstrings: every module of the ``actseg`` package (private ones too) is imported and its examples
+(``>>>``) are collected with :class:`doctest.DocTestFinder`; each docstring is one test, run with
+``ELLIPSIS`` and ``NORMALIZE_WHITESPACE`` from a temporary working directory.
+
+Markdown: the fenced blocks marked ````` ```python ````` (or ````` ```py `````) of ``README.md`` and
+``docs/*.md`` run in order, in one namespace per file (a later block may use the names of an earlier
+one), from a temporary working directory in which ``examples/`` and ``tests/`` of the repository are
+reachable through symbolic links (so ``examples/data/...`` paths work as they do from the repository
+root). One test per file; a failure names the file and the line of the block.
+
+Skip marker (the one convention for blocks that cannot run standalone, e.g. they need a dataset, a
+checkpoint or a GPU): put the HTML comment ``<!-- no-test -->`` on the line immediately before the
+opening fence (it is invisible in rendered Markdown). Such a block is not run, and its names are
+not defined for the blocks after it. Blocks in other languages (``bash``, ``json``, none) are never run.
+A Python block whose first line starts with ``>>>`` is run as a doctest: its shown output must match.
+Every block of a file runs even after one fails, and the failure lists all failing blocks.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import io
+import os
+import pkgutil
+import re
+import traceback
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+import actseg
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP_MARKER = "<!-- no-test -->"
+_FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
+_PYTHON = {"python", "py", "python3"}
+_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+# Docstring examples and Markdown files known to fail when this test was written, each with why.
+# They belong to other modules' owners; the entries are expected failures (xfail, not strict) so that
+# the suite stays green while they are fixed, and must be deleted as they are fixed.
+KNOWN_DOCTEST_FAILURES: dict[str, str] = {
+    "actseg.losses._smoothing.smoothing_loss": "shows 2.0, prints 1.1882 (issue 10 §1)",
+}
+KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
+    "README.md": "line 38: uses logits, labels, mask, names without defining them",
+    "docs/boundary.md": "lines 42, 68, 169, 194, 264, 294: signatures fenced as python (SyntaxError); 97, 111, "
+                        "127: undefined instances / gt_dict / boundary_output; 254: doctest block without imports",
+    "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
+    "docs/layers.md": "line 7: undefined features; 36: torch.load of a checkpoint file that is not there",
+    "docs/losses.md": "line 30: MultiStageLoss used without an import",
+    "docs/metrics.md": "line 27: the dataset loop uses an undefined loader (and model)",
+    "docs/postprocess_nms.md": "line 171: undefined scores_all",
+    "docs/targets.md": "lines 62, 103, 134, 169, 206, 257: doctest blocks without their imports (torch, functions)",
+}
+
+
+# ---------------------------------------------------------------------------------------------- doctests
+
+
+def _module_names() -> list[str]:
+    names = [actseg.__name__]
+    for info in pkgutil.walk_packages(actseg.__path__, prefix=f"{actseg.__name__}."):
+        names.append(info.name)
+    return sorted(names)
+
+
+def _doctests() -> list:
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    cases = []
+    for name in _module_names():
+        module = importlib.import_module(name)
+        for test in finder.find(module, name):
+            if test.examples and (test.name == name or test.name.startswith(f"{name}.")):
+                cases.append(pytest.param(test, id=test.name, marks=_known(KNOWN_DOCTEST_FAILURES, test.name)))
+    return sorted(cases, key=lambda case: case.id)
+
+
+def _known(known: dict[str, str], key: str) -> list:
+    return [pytest.mark.xfail(reason=known[key], strict=False)] if key in known else []
+
+
+@pytest.mark.parametrize("test", _doctests())
+def test_docstring_examples(test, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = doctest.DocTestRunner(optionflags=_FLAGS)
+    report = io.StringIO()
+    result = runner.run(test, out=report.write, clear_globs=True)
+    assert result.failed == 0, f"{test.name} ({test.filename}:{test.lineno}):\n{report.getvalue()}"
+
+
+def test_every_module_is_collected():
+    names = _module_names()
+    assert {"actseg.io", "actseg.cli", "actseg._checks", "actseg.metrics", "actseg.__main__"} <= set(names)
+    assert len([case for case in _doctests() if case.id.startswith("actseg.io.")]) >= 5
+
+
+# ---------------------------------------------------------------------------------------------- markdown
+
+
+def python_blocks(text: str) -> list[tuple[int, str]]:
+    """``(line, code)`` of every Python fenced block of a Markdown text, without the skipped ones.
+
+    ``line`` is the 1-based line of the opening fence. A block whose fence is immediately preceded
+    by the line ``<!-- no-test -->`` is skipped. Fences inside a list keep their indentation, which
+    is removed from the code.
+    """
+    lines = text.splitlines()
+    blocks = []
+    i = 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        indent, fence, language = match.groups()
+        end = i + 1
+        while end < len(lines) and not lines[end].strip().startswith(fence):
+            end += 1
+        skipped = i > 0 and lines[i - 1].strip() == SKIP_MARKER
+        if language.lower() in _PYTHON and not skipped:
+            body = [line[len(indent):] if line.startswith(indent) else line.lstrip() for line in lines[i + 1 : end]]
+            blocks.append((i + 1, "\n".join(body) + "\n"))
+        i = end + 1
+    return blocks
+
+
+def _markdown_files() -> list:
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    cases = []
+    for path in files:
+        key = str(path.relative_to(ROOT))
+        if python_blocks(path.read_text(encoding="utf-8")):
+            cases.append(pytest.param(path, id=key, marks=_known(KNOWN_MARKDOWN_FAILURES, key)))
+    return cases
+
+
+def test_python_blocks_parser():
+    text = "\n".join([
+        "# title", "```python", "a = 1", "```", "", "<!-- no-test -->", "```python", "b = 2", "```",
+        "```bash", "ls", "```", "- item", "  ```py", "  c = a + 1", "  ```", "````python", "```", "````",
+    ])
+    assert python_blocks(text) == [(2, "a = 1\n"), (14, "c = a + 1\n"), (17, "```\n")]
+
+
+def _run_block(code: str, where: str, namespace: dict) -> str | None:
+    """Run one block in ``namespace``; the failure text, or ``None``.
+
+    A block whose first line starts with ``>>>`` is a doctest (its printed output is compared);
+    any other block is executed as a script (its output is discarded).
+    """
+    if code.lstrip().startswith(">>>"):
+        test = doctest.DocTestParser().get_doctest(code, namespace, where, where, 0)
+        report = io.StringIO()
+        result = doctest.DocTestRunner(optionflags=_FLAGS).run(test, out=report.write, clear_globs=False)
+        return report.getvalue() if result.failed else None
+    try:
+        with redirect_stdout(io.StringIO()):
+            exec(compile(code, where, "exec"), namespace)
+    except Exception:
+        return traceback.format_exc(limit=-2)
+    return None
+
+
+@pytest.mark.parametrize("path", _markdown_files())
+def test_markdown_python_blocks(path, tmp_path, monkeypatch):
+    for name in ("examples", "tests"):
+        os.symlink(ROOT / name, tmp_path / name, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "__main__"}
+    failures = []
+    for line, code in python_blocks(path.read_text(encoding="utf-8")):
+        where = f"{path.relative_to(ROOT)}:{line}"
+        error = _run_block(code, where, namespace)
+        if error is not None:
+            failures.append(f"the Python block at {where} failed:\n{error}")
+    if failures:
+        pytest.fail("\n".join(failures), pytrace=False)
