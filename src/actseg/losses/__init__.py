@@ -15,7 +15,7 @@ from ._classification import (
     focal_loss,
     hard_negative_bce_loss,
 )
-from ._heatmap import FocalHeatmapLoss, KeypointLoss, focal_heatmap_loss
+from ._heatmap import NORMALIZERS, FocalHeatmapLoss, KeypointLoss, focal_heatmap_loss
 from ._masks import BIoULoss, DiceLoss, GlobalMaskLoss, biou_loss, dice_loss
 from ._matching import PermutationLoss, permutation_loss
 from ._parsing import GlobalParseLoss, LocalParseLoss, global_parse_loss, local_parse_loss
@@ -30,6 +30,7 @@ from ._smoothing import (
 
 __all__ = [
     "DENOMINATORS",
+    "NORMALIZERS",
     "BIoULoss",
     "BalancedBCELoss",
     "BoundaryLoss",
