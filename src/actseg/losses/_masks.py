@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .. import _checks
 from ._common import binary_inputs, check_reduction, check_reference, frame_mask, where_kept
 
-__all__ = ["BIoULoss", "DiceLoss", "GlobalMaskLoss", "biou_loss", "dice_loss"]
+__all__ = ["BIoULoss", "DiceLoss", "GlobalMaskLoss", "RedundancyLoss", "biou_loss", "dice_loss", "redundancy_loss"]
 
 def _mask_inputs(input: Tensor, target: Tensor, mask: Tensor | None, name: str) -> tuple[Tensor, Tensor, Tensor | None]:
     """``(B, T)`` / ``(B, N, T)`` inputs as ``(B, N, T)``, padded frames zeroed before any arithmetic."""
@@ -266,3 +266,73 @@ class GlobalMaskLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dice_weight={self.dice_weight}"
+
+
+def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Tensor | None = None, *,
+                    reduction: str = "mean") -> Tensor:
+    r"""Mask redundancy term of the TAGS code: squared error of the global masks of foreground snippets.
+
+    .. math::
+        L = \frac{1}{|\mathcal B|} \sum_{b \in \mathcal B} \frac{1}{|F_b|\, n_b}
+            \sum_{t \in F_b} \sum_{s=1}^{n_b} (p_{b,t,s} - g_{b,t,s})^2
+
+    with ``F_b`` the valid foreground snippets of video ``b``, ``n_b`` its valid snippets and
+    ``\mathcal B`` the videos with at least one foreground snippet.
+
+    GSMT has no such term; it is ``redundancy_loss`` of the TAGS code (``tags_lib/loss_tags.py``, the
+    code behind the paper), whose "mask redundancy" part is ``(1/B) Σ_b mse(pred[b, :, F_b],
+    gt[b, :, F_b])``. Its second part, a cosine "consistency" between features pooled where the two
+    branches fire, is computed only when ``T == 100`` and multiplied by ``λ3 = 0`` in every released
+    config, so it is not provided (it can raise ``IndexError`` there when a single snippet reaches
+    the mean score; here that input gives the mask term). Differences from the code: a video without
+    a foreground snippet is left out of the mean (TAGS: NaN), and ``mask`` removes padded snippets.
+
+    Layout: row ``t`` of ``(B, T, T)`` is snippet ``t``'s mask over time (``docs/conventions.md``).
+    TAGS, like GSMT Eq. (4), stores it in **column** ``t`` and selects columns: pass
+    ``pred_action.transpose(-1, -2)`` and ``gt_action.transpose(-1, -2)`` to reproduce its numbers.
+
+    Args:
+        probs: ``(B, T, T)`` predicted global masks in [0, 1] (after the sigmoid).
+        target: same shape, ground-truth global masks in [0, 1].
+        foreground: ``(B, T)`` bool, ``True`` for foreground snippets (TAGS: ``gt_cls != 200``).
+        mask: ``(B, T)`` bool, ``True`` = valid snippet, or ``None``; padded snippets are left out
+            along both axes.
+        reduction: ``"mean"`` (over videos with a foreground snippet), ``"sum"`` or ``"none"``
+            (``(B,)``, zero for a video without foreground).
+
+    Example:
+        >>> target = torch.zeros(1, 3, 3)
+        >>> target[0, :2, :2] = 1.0  # snippets 0 and 1 form one instance
+        >>> foreground = torch.tensor([[True, True, False]])
+        >>> float(redundancy_loss(torch.full((1, 3, 3), 0.5), target, foreground))  # 6 terms of 0.25
+        0.25
+    """
+    _checks.tensor(probs, "probs", "(B, T, T)")
+    batch, length, columns = probs.shape
+    if length != columns:
+        raise ValueError(f"probs: expected shape (B, T, T), got {_checks.shape_str(probs.shape)}")
+    check_reduction(reduction)
+    foreground = _checks.tensor_mask(foreground, batch, length, "foreground", device=probs.device)
+    p, g, keep = binary_inputs(probs, target, mask, "probs", min_ndim=3, max_ndim=3)
+    _checks.tensor_range(p, "probs", 0.0, 1.0, what="probabilities")
+    rows = foreground if keep is None else foreground & keep[:, 0]
+    frames = torch.full((batch,), length, device=p.device) if keep is None else keep[:, 0].sum(-1)
+    squared = where_kept((p - g).pow(2), rows.unsqueeze(-1)).sum((1, 2))
+    counted = rows.sum(-1) > 0
+    per_video = squared / (rows.sum(-1) * frames).clamp(min=1).to(squared.dtype)
+    if reduction == "none":
+        return per_video
+    if reduction == "sum":
+        return per_video.sum()
+    return per_video.sum() / counted.sum().clamp(min=1).to(per_video.dtype)
+
+
+class RedundancyLoss(nn.Module):
+    """Module form of :func:`redundancy_loss`; ``forward(probs, target, foreground, mask=None)``."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+
+    def forward(self, probs: Tensor, target: Tensor, foreground: Tensor, mask: Tensor | None = None) -> Tensor:
+        return redundancy_loss(probs, target, foreground, mask, reduction=self.reduction)
