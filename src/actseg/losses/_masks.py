@@ -313,6 +313,10 @@ def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Ten
         raise ValueError(f"probs: expected shape (B, T, T), got {_checks.shape_str(probs.shape)}")
     check_reduction(reduction)
     foreground = _checks.tensor_mask(foreground, batch, length, "foreground", device=probs.device)
+    _checks.tensor_like(target, "target", probs, "probs")
+    if mask is not None:  # padded snippets: their rows are padding too (the columns: below)
+        rows = frame_mask(mask, probs, time_dim=1)
+        probs, target = where_kept(probs, rows), where_kept(target, rows)
     p, g, keep = binary_inputs(probs, target, mask, "probs", min_ndim=3, max_ndim=3)
     _checks.tensor_range(p, "probs", 0.0, 1.0, what="probabilities")
     rows = foreground if keep is None else foreground & keep[:, 0]

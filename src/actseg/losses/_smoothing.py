@@ -57,9 +57,12 @@ def smoothing_loss(logits: Tensor, mask: Tensor | None = None, *, clamp: float =
           paper's text writes τ = 16, the code clamps ``Δ²`` at 16).
         - ``reference=None`` (default): pairs ``(t − 1, t)`` with both frames valid count; the mean
           divides by ``K ·`` their number (a padded batch gives the mean over its videos' pairs).
-        - ``reference="ms-tcn"``: the official ``torch.mean(clamp(Δ²) · mask[:, :, 1:])`` — pairs
-          whose frame ``t`` is valid count, but the mean divides by ``B · K · (T − 1)`` including
-          padding, so padding dilutes the term. Equal to the default without padding.
+        - ``reference="ms-tcn"``: the official ``torch.mean(clamp(Δ²) · mask[:, :, 1:])``: the mean
+          divides by ``B · K · (T − 1)`` including padding, so padding dilutes the term. The official
+          code counts the pairs whose frame ``t`` is valid; for the masks it builds (a valid prefix
+          per video) those are the pairs with both frames valid, which is what is counted here, so
+          that a mask with holes gives padded frames no influence in both forms. Equal to the
+          default without padding.
         - Padded frames are zeroed before any arithmetic (NaN or ±inf there reach neither the value
           nor the gradient).
         - Computed in float32 at least (half inputs are upcast); a sequence of one frame gives 0
@@ -89,12 +92,7 @@ def smoothing_loss(logits: Tensor, mask: Tensor | None = None, *, clamp: float =
     mask = None if keep is None else keep[:, 0]
     logp = F.log_softmax(where_kept(_checks.upcast_half(logits), keep), dim=1)
     squared = (logp[:, :, 1:] - logp.detach()[:, :, :-1]).pow(2).clamp(min=0, max=clamp)
-    if mask is None:
-        counted = None
-    elif reference == "ms-tcn":
-        counted = mask[:, 1:]
-    else:
-        counted = mask[:, 1:] & mask[:, :-1]
+    counted = None if mask is None else mask[:, 1:] & mask[:, :-1]
     if counted is not None:
         squared = torch.where(counted.unsqueeze(1), squared, squared.new_zeros(()))
     if reduction == "none":
