@@ -22,6 +22,7 @@ from actseg.losses import (
     KeypointLoss,
     LocalParseLoss,
     PermutationLoss,
+    RedundancyLoss,
     SimilaritySmoothingLoss,
     balanced_bce_loss,
     biou_loss,
@@ -33,6 +34,7 @@ from actseg.losses import (
     hard_negative_bce_loss,
     local_parse_loss,
     permutation_loss,
+    redundancy_loss,
     similarity_smoothing_loss,
 )
 
@@ -90,6 +92,13 @@ def _case_hard_negative(dtype):
     return (torch.randn(2, 20, 12, dtype=dtype) * 3, target), {"num_negatives": 4}
 
 
+def _case_redundancy(dtype):
+    target = torch.zeros(2, 12, 12, dtype=dtype)
+    target[:, 2:6, 2:6] = 1
+    target[:, 7:9, 7:9] = 1
+    return (torch.rand(2, 12, 12, dtype=dtype), target, target.sum(-1) > 0), {}
+
+
 def _case_similarity(dtype):
     return (torch.randn(2, 4, 12, dtype=dtype) * 3, torch.randn(2, 3, 12, dtype=dtype)), {}
 
@@ -103,7 +112,9 @@ CASES = {
     "biou": (biou_loss, BIoULoss, _case_biou),
     "hard_negative": (hard_negative_bce_loss, HardNegativeBCELoss, _case_hard_negative),
     "similarity_smoothing": (similarity_smoothing_loss, SimilaritySmoothingLoss, _case_similarity),
+    "redundancy": (redundancy_loss, RedundancyLoss, _case_redundancy),
 }
+PROBABILITIES = ("dice", "redundancy")  # inputs are probabilities, not logits
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -146,7 +157,7 @@ def test_padding_has_no_effect_and_no_gradient(name):
     assert torch.isfinite(loss)
     assert torch.equal(_pad_with(first.grad, mask, 0.0), first.grad)  # zero at every padded frame
     assert (first.grad != 0).any()
-    changed = _pad_with(inputs[0], mask, 0.5 if name == "dice" else 30.0)
+    changed = _pad_with(inputs[0], mask, 0.5 if name in PROBABILITIES else 30.0)
     second = inputs[1]
     if second.dtype == torch.int64:
         changed_target = torch.where(mask, second, (second + 1) % 4)
@@ -184,7 +195,7 @@ def test_bf16_autocast_finite_and_close(name, scale):
     fn, _, make = CASES[name]
     torch.manual_seed(3)
     inputs, kwargs = make(torch.float32)
-    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
+    x = inputs[0] if name in PROBABILITIES else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
     exact = fn(x, *inputs[1:], _mask(), **kwargs)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = fn(x.bfloat16(), *inputs[1:], _mask(), **kwargs)
@@ -440,7 +451,7 @@ def test_cuda_fp16_autocast_finite_and_close(name, scale):
     torch.manual_seed(3)
     inputs, kwargs = make(torch.float32)
     inputs = tuple(t.cuda() for t in inputs)
-    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
+    x = inputs[0] if name in PROBABILITIES else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
     mask = _mask().cuda()
     exact = fn(x, *inputs[1:], mask, **kwargs)
     with torch.autocast("cuda", dtype=torch.float16):

@@ -57,16 +57,20 @@ def test_valid_denominator_counts_valid_pairs_only():
     torch.testing.assert_close(smoothing_loss(logits, full), smoothing_loss(logits, full, reference="ms-tcn"))
 
 
-def test_padding_has_no_effect_and_gets_no_gradient():
+@pytest.mark.parametrize("reference", [None, "ms-tcn"])
+def test_padding_has_no_effect_and_gets_no_gradient(reference):
     torch.manual_seed(2)
     logits, mask = _batch([15, 9])
+    mask[0, 4:6] = False  # holes inside the videos, not only a padded tail
+    mask[1, 3] = False
     logits.requires_grad_(True)
-    loss = smoothing_loss(logits, mask)
+    loss = smoothing_loss(logits, mask, reference=reference)
     loss.backward()
-    assert (logits.grad[1, :, 9:] == 0).all()
-    changed = logits.detach().clone()
-    changed[1, :, 9:] = 1e4
-    torch.testing.assert_close(smoothing_loss(changed, mask), loss.detach())
+    assert (logits.grad.transpose(1, 2)[~mask] == 0).all()
+    assert (logits.grad.transpose(1, 2)[mask] != 0).any()
+    for value in (1e4, float("nan"), float("-inf")):
+        changed = logits.detach().masked_fill(~mask.unsqueeze(1), value)
+        torch.testing.assert_close(smoothing_loss(changed, mask, reference=reference), loss.detach())
 
 
 def test_gradient_only_through_current_frame():

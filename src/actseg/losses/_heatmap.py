@@ -88,12 +88,11 @@ def focal_heatmap_loss(logits: Tensor, target: Tensor, mask: Tensor | None = Non
     gamma = _checks.probability(gamma, "gamma")
     normalizer = _checks.choice(normalizer, NORMALIZERS, "normalizer")
     log_p, log_q = F.logsigmoid(x), F.logsigmoid(-x)  # log ŷ, log(1 − ŷ)
-    positive = y == 1
+    positive = y == 1  # y is zero at padded frames: no padded positive
     pos_term = -(1 - gamma) * torch.exp(alpha * log_q) * log_p
     neg_term = -gamma * (1 - y).pow(beta) * torch.exp(alpha * log_p) * log_q
     values = torch.where(positive, pos_term, neg_term)
-    counted = positive if keep is None else positive & keep
-    return reduce_loss(values, reduction, keep, denominator=_normalizer(counted, normalizer))
+    return reduce_loss(values, reduction, keep, denominator=_normalizer(positive, normalizer))
 
 
 class FocalHeatmapLoss(nn.Module):
