@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import binary_inputs, check_reduction, check_reference, frame_mask, where_kept
+from ._common import binary_inputs, check_reduction, check_reference, frame_mask, reduce_loss, where_kept
 
 __all__ = ["BIoULoss", "DiceLoss", "GlobalMaskLoss", "RedundancyLoss", "biou_loss", "dice_loss", "redundancy_loss"]
 
@@ -28,12 +28,8 @@ def _mask_inputs(input: Tensor, target: Tensor, mask: Tensor | None, name: str) 
 
 def _reduce_rows(values: Tensor, counted: Tensor, reduction: str, squeeze: bool) -> Tensor:
     """Per-row losses ``(B, C)``: mean/sum over counted rows, or the rows (zero where not counted)."""
-    values = torch.where(counted, values, values.new_zeros(()))
-    if reduction == "none":
-        return values.squeeze(1) if squeeze else values
-    if reduction == "sum":
-        return values.sum()
-    return values.sum() / counted.sum().clamp(min=1)
+    values = reduce_loss(values, reduction, counted)
+    return values.squeeze(1) if squeeze and reduction == "none" else values
 
 
 def _dice_options(factor: float, squared: bool, smooth: float, present_only: bool) -> tuple[float, bool, float, bool]:
@@ -322,13 +318,8 @@ def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Ten
     rows = foreground if keep is None else foreground & keep[:, 0]
     frames = torch.full((batch,), length, device=p.device) if keep is None else keep[:, 0].sum(-1)
     squared = where_kept((p - g).pow(2), rows.unsqueeze(-1)).sum((1, 2))
-    counted = rows.sum(-1) > 0
     per_video = squared / (rows.sum(-1) * frames).clamp(min=1).to(squared.dtype)
-    if reduction == "none":
-        return per_video
-    if reduction == "sum":
-        return per_video.sum()
-    return per_video.sum() / counted.sum().clamp(min=1).to(per_video.dtype)
+    return reduce_loss(per_video, reduction, rows.sum(-1) > 0)
 
 
 class RedundancyLoss(nn.Module):

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import check_reduction
+from ._common import check_reduction, reduce_loss
 
 __all__ = ["PermutationLoss", "permutation_loss"]
 
@@ -73,11 +73,7 @@ def permutation_loss(pred: Tensor, target: Tensor, n1: Tensor | None = None, n2:
     s, y = s.clamp(0, 1), y.to(s.dtype)
     values = F.binary_cross_entropy(s, y, reduction="none")
     per_pair = torch.where(valid, values, values.new_zeros(())).sum(dim=(1, 2))
-    if reduction == "none":
-        return per_pair
-    if reduction == "sum":
-        return per_pair.sum()
-    return per_pair.sum() / n1.sum().clamp(min=1).to(per_pair.dtype)
+    return reduce_loss(per_pair, reduction, denominator=n1.sum())
 
 
 class PermutationLoss(nn.Module):
