@@ -235,7 +235,7 @@ def test_hyperparameters_are_validated(call, error, match):
         (lambda: local_parse_loss(torch.zeros(1, 4, 2), _LABELS.float()), TypeError, "segment_ids"),
         (lambda: MultiStageLoss()(_L3[None], _LABELS, torch.ones(1, 4)), TypeError, "mask: expected dtype torch.bool"),
         (lambda: redundancy_loss(torch.zeros(1, 3, 4), torch.zeros(1, 3, 4), torch.ones(1, 3, dtype=torch.bool)),
-         ValueError, r"probs: expected shape \(B, T, T\)"),
+         ValueError, r"probs: expected shape \(B, 4, 4\), got \(1, 3, 4\)"),
         (lambda: redundancy_loss(torch.zeros(1, 3, 3), torch.zeros(1, 3, 3), torch.ones(1, 3)), TypeError,
          "foreground: expected dtype torch.bool"),
         (lambda: KeypointLoss()(torch.zeros(1, 4), _L3, torch.zeros(1, 4), torch.zeros(1, 4),
@@ -645,3 +645,20 @@ def test_docstring_examples():
         result = doctest.testmod(module, extraglobs={"torch": torch}, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
     assert smoothing_loss(torch.tensor([[[0.0, 2.0], [0.0, 0.0]]])).item() == pytest.approx(1.18816, abs=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_autocast_global_mask_loss_conv_bias_gradient_finite():
+    """The issue's case: a conv head under fp16 autocast, a one-snippet instance, zero-ish logits."""
+    torch.manual_seed(7)
+    head = torch.nn.Conv1d(8, 12, 3, padding=1).cuda()
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)  # zero logits
+    features = torch.randn(2, 8, 12, device="cuda")
+    target = torch.zeros(2, 12, 12, device="cuda")
+    target[:, 5, 5] = 1.0
+    with torch.autocast("cuda", dtype=torch.float16):
+        logits = head(features).transpose(1, 2)  # (B, T, T), row = snippet
+        loss = GlobalMaskLoss()(logits, target)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(head.bias.grad).all() and torch.isfinite(head.weight.grad).all()

@@ -26,6 +26,12 @@ def _mask_inputs(input: Tensor, target: Tensor, mask: Tensor | None, name: str) 
     return x, y, keep
 
 
+def _global_masks(x: Tensor, name: str) -> Tensor:
+    """A floating ``(B, T, T)`` tensor (GSMT global masks)."""
+    _checks.tensor(x, name, "(B, T, T)")
+    return _checks.tensor(x, name, "(B, T, T)", sizes={"T": x.shape[-1]})
+
+
 def _reduce_rows(values: Tensor, counted: Tensor, reduction: str, squeeze: bool) -> Tensor:
     """Per-row losses ``(B, C)``: mean/sum over counted rows, or the rows (zero where not counted)."""
     values = reduce_loss(values, reduction, counted)
@@ -248,9 +254,7 @@ class GlobalMaskLoss(nn.Module):
         self.dice_weight = _checks.real(dice_weight, "dice_weight", low=0.0)
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        _checks.tensor(logits, "logits", "(B, T, T)")
-        if logits.shape[1] != logits.shape[2]:
-            raise ValueError(f"logits: expected shape (B, T, T), got {_checks.shape_str(logits.shape)}")
+        _global_masks(logits, "logits")
         _checks.tensor_like(target, "target", logits, "logits")
         if mask is not None:  # padded snippets: their rows and their columns are padding
             keep = frame_mask(mask, logits, time_dim=1) & frame_mask(mask, logits)
@@ -303,10 +307,7 @@ def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Ten
         >>> float(redundancy_loss(torch.full((1, 3, 3), 0.5), target, foreground))  # 6 terms of 0.25
         0.25
     """
-    _checks.tensor(probs, "probs", "(B, T, T)")
-    batch, length, columns = probs.shape
-    if length != columns:
-        raise ValueError(f"probs: expected shape (B, T, T), got {_checks.shape_str(probs.shape)}")
+    batch, length, _ = _global_masks(probs, "probs").shape
     check_reduction(reduction)
     foreground = _checks.tensor_mask(foreground, batch, length, "foreground", device=probs.device)
     _checks.tensor_like(target, "target", probs, "probs")
