@@ -36,10 +36,10 @@ def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None
 
     Args:
         attention: ``(B, T, M)`` attention ``α'`` of the last SPS unit over the ``M`` patterns.
-        segment_ids: ``(B, T)`` int64 sub-action id per frame.
-        mask: ``(B, T)`` bool, ``True`` = valid frame.
-        margin: ``λ``.
-        epsilon: stabiliser added to ``L_dissim``.
+        segment_ids: ``(B, T)`` integer sub-action id per frame.
+        mask: ``(B, T)`` bool, ``True`` = valid frame (padded frames are zeroed before any arithmetic).
+        margin: ``λ >= 0``.
+        epsilon: stabiliser ``> 0`` added to ``L_dissim``.
         reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
     """
     _checks.tensor(attention, "attention", "(B, T, M)")

@@ -209,8 +209,8 @@ def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | N
         logits: ``(B, K, T)`` frame logits.
         features: ``(B, D, T)`` the features the similarity is computed on (ASRF: the input features).
         mask: ``(B, T)`` bool or ``None``.
-        clamp: ``τ²`` (16).
-        sigma: ``σ`` (1).
+        clamp: ``τ² > 0`` (16).
+        sigma: ``σ > 0`` (1).
         squared_distance: use ``‖·‖²`` in the exponent.
         reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
         reference: ``None`` or ``"asrf"``.
