@@ -22,6 +22,7 @@ from actseg.losses import (
     KeypointLoss,
     LocalParseLoss,
     PermutationLoss,
+    RedundancyLoss,
     SimilaritySmoothingLoss,
     balanced_bce_loss,
     biou_loss,
@@ -33,6 +34,7 @@ from actseg.losses import (
     hard_negative_bce_loss,
     local_parse_loss,
     permutation_loss,
+    redundancy_loss,
     similarity_smoothing_loss,
 )
 
@@ -90,6 +92,13 @@ def _case_hard_negative(dtype):
     return (torch.randn(2, 20, 12, dtype=dtype) * 3, target), {"num_negatives": 4}
 
 
+def _case_redundancy(dtype):
+    target = torch.zeros(2, 12, 12, dtype=dtype)
+    target[:, 2:6, 2:6] = 1
+    target[:, 7:9, 7:9] = 1
+    return (torch.rand(2, 12, 12, dtype=dtype), target, target.sum(-1) > 0), {}
+
+
 def _case_similarity(dtype):
     return (torch.randn(2, 4, 12, dtype=dtype) * 3, torch.randn(2, 3, 12, dtype=dtype)), {}
 
@@ -103,7 +112,9 @@ CASES = {
     "biou": (biou_loss, BIoULoss, _case_biou),
     "hard_negative": (hard_negative_bce_loss, HardNegativeBCELoss, _case_hard_negative),
     "similarity_smoothing": (similarity_smoothing_loss, SimilaritySmoothingLoss, _case_similarity),
+    "redundancy": (redundancy_loss, RedundancyLoss, _case_redundancy),
 }
+PROBABILITIES = ("dice", "redundancy")  # inputs are probabilities, not logits
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -119,20 +130,50 @@ def test_function_equals_module_and_reductions(name):
     torch.testing.assert_close(none.sum(), fn(*inputs, mask, reduction="sum", **kwargs))
 
 
+def _holes():
+    """A padding mask with holes inside the videos, not only a padded tail."""
+    mask = _mask()
+    mask[0, 3:5] = False
+    mask[1, 2] = False
+    return mask
+
+
+def _pad_with(x, mask, value):
+    shape = [x.shape[0]] + [1] * (x.ndim - 2) + [x.shape[-1]]
+    padded = (~mask).reshape(shape).expand_as(x)
+    return torch.where(padded, torch.as_tensor(value, dtype=x.dtype), x)
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_padding_has_no_effect_and_no_gradient(name):
+    """Masks with holes; logits AND targets perturbed under the mask change nothing, get no gradient."""
     fn, _, make = CASES[name]
     torch.manual_seed(1)
     inputs, kwargs = make(torch.float64)
-    mask = _mask()
+    mask = _holes()
     first = inputs[0].clone().requires_grad_(True)
     loss = fn(first, *inputs[1:], mask, **kwargs)
     loss.backward()
     assert torch.isfinite(loss)
-    assert (first.grad[1, ..., LENGTHS[1]:] == 0).all()
-    changed = inputs[0].clone()
-    changed[1, ..., LENGTHS[1]:] = 0.5 if name == "dice" else 30.0
-    torch.testing.assert_close(fn(changed, *inputs[1:], mask, **kwargs), loss.detach())
+    assert torch.equal(_pad_with(first.grad, mask, 0.0), first.grad)  # zero at every padded frame
+    assert (first.grad != 0).any()
+    changed = _pad_with(inputs[0], mask, 0.5 if name in PROBABILITIES else 30.0)
+    second = inputs[1]
+    if second.dtype == torch.int64:
+        changed_target = torch.where(mask, second, (second + 1) % 4)
+    elif name == "similarity_smoothing":
+        changed_target = _pad_with(second, mask, 50.0)
+    else:
+        changed_target = _pad_with(second, mask, 1.0)  # a positive (a keypoint, a boundary) under padding
+    assert not torch.equal(changed_target, second)
+    torch.testing.assert_close(fn(changed, changed_target, *inputs[2:], mask, **kwargs), loss.detach())
+    for bad in (float("nan"), float("-inf"), float("inf")):  # whatever padded logits hold: no NaN
+        garbage = _pad_with(inputs[0], mask, bad).requires_grad_(True)
+        value = fn(garbage, *inputs[1:], mask, **kwargs)
+        value.backward()
+        torch.testing.assert_close(value.detach(), loss.detach())
+        assert torch.isfinite(garbage.grad).all()
+        torch.testing.assert_close(garbage.grad, first.grad)
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -154,7 +195,7 @@ def test_bf16_autocast_finite_and_close(name, scale):
     fn, _, make = CASES[name]
     torch.manual_seed(3)
     inputs, kwargs = make(torch.float32)
-    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
+    x = inputs[0] if name in PROBABILITIES else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
     exact = fn(x, *inputs[1:], _mask(), **kwargs)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         low = fn(x.bfloat16(), *inputs[1:], _mask(), **kwargs)
@@ -347,7 +388,7 @@ def test_global_parse_loss():
     pooled = torch.stack([logits[0].mean(-1), logits[1, :, :LENGTHS[1]].mean(-1)])
     torch.testing.assert_close(global_parse_loss(logits, labels, mask), F.cross_entropy(pooled, labels))
     torch.testing.assert_close(GlobalParseLoss()(logits, labels, mask), F.cross_entropy(pooled, labels))
-    with pytest.raises(ValueError, match=r"labels: expected class ids in \[0, 5\)"):
+    with pytest.raises(ValueError, match=r"labels: expected class ids >= 0 and <= 4, got 5"):
         global_parse_loss(logits, torch.tensor([5, 0]))
 
 
@@ -371,19 +412,21 @@ def test_keypoint_loss_composition():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: focal_heatmap_loss(torch.zeros(2, 3), torch.full((2, 3), 1.5)), ValueError, "target: expected heat"),
+        (lambda: focal_heatmap_loss(torch.zeros(2, 3), torch.full((2, 3), 1.5)), ValueError,
+         r"target: expected finite values >= 0.0 and <= 1.0, got 1.5"),
         (lambda: focal_heatmap_loss(torch.zeros(2, 3), torch.zeros(2, 4)), ValueError, "target: expected the shape"),
         (lambda: focal_heatmap_loss(torch.zeros(3), torch.zeros(3)), ValueError, "logits: expected shape"),
         (lambda: focal_heatmap_loss(torch.zeros(2, 3), torch.zeros(2, 3), gamma=2.0), ValueError, "gamma"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.full((1, 4), 3)), ValueError, r"target: expected class ids"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long), weight=torch.ones(2)),
-         ValueError, r"weight: expected a tensor of shape \(3,\)"),
+         ValueError, r"weight: expected shape \(3\), got \(2,\)"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long), reference="mmaction"),
          ValueError, "reference"),
         (lambda: boundary_loss(torch.zeros(1, 4), torch.zeros(1, 4), torch.ones(1, 4)), TypeError, "mask"),
         (lambda: boundary_loss(torch.zeros(1, 4), torch.zeros(1, 4), torch.ones(1, 3, dtype=torch.bool)), ValueError,
          "mask"),
-        (lambda: dice_loss(torch.zeros(1, 2, 4), torch.full((1, 2, 4), 2.0)), ValueError, "target: expected mask"),
+        (lambda: dice_loss(torch.zeros(1, 2, 4), torch.full((1, 2, 4), 2.0)), ValueError,
+         "target: expected finite values >= 0.0 and <= 1.0, got 2.0"),
         (lambda: dice_loss(torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), reduction="avg"), ValueError, "reduction"),
         (lambda: biou_loss(torch.zeros(1, 2, 4), torch.zeros(1, 2, 4), epsilon=0), ValueError, "epsilon"),
         (lambda: permutation_loss(torch.zeros(2, 3), torch.zeros(2, 4)), ValueError, "target: expected the shape"),
@@ -408,7 +451,7 @@ def test_cuda_fp16_autocast_finite_and_close(name, scale):
     torch.manual_seed(3)
     inputs, kwargs = make(torch.float32)
     inputs = tuple(t.cuda() for t in inputs)
-    x = inputs[0] if name == "dice" else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
+    x = inputs[0] if name in PROBABILITIES else inputs[0] / inputs[0].abs().max() * scale  # logits up to ±scale
     mask = _mask().cuda()
     exact = fn(x, *inputs[1:], mask, **kwargs)
     with torch.autocast("cuda", dtype=torch.float16):

@@ -20,15 +20,30 @@ from actseg.losses import (
     focal_loss,
     hard_negative_bce_loss,
     permutation_loss,
+    redundancy_loss,
     similarity_smoothing_loss,
 )
 
 DATA = Path(__file__).parent / "data" / "losses"
+FILES = ("asrf", "tags", "pygmtools_permutation")
+READ: set[str] = set()  # "file/case name" of every case a test below reads
+
+
+def _all(name):
+    return torch.load(DATA / f"{name}.pt", weights_only=True)["cases"]
 
 
 def _cases(name, function):
-    data = torch.load(DATA / f"{name}.pt", weights_only=True)
-    return [c for c in data["cases"] if c["function"].endswith(function) and c.get("error") is None]
+    cases = [c for c in _all(name) if c["function"].endswith(function) and c.get("error") is None]
+    READ.update(f"{name}/{c['name']}" for c in cases)
+    return cases
+
+
+def _error_cases(name):
+    """Cases where the reference code raised: each has a test of actseg's documented behaviour."""
+    cases = {c["name"]: c for c in _all(name) if c.get("error") is not None}
+    READ.update(f"{name}/{n}" for n in cases)
+    return cases
 
 
 def _close(actual, expected):
@@ -179,11 +194,36 @@ def test_tags_top_branch(case):
     _check(_top_branch, case, ["pred_cls"])
 
 
+def _redundancy(gt_action, pred_action, gt_cls):
+    """TAGS stores snippet t's mask in column t (GSMT Eq. (4)); actseg in row t: transpose both."""
+    return redundancy_loss(pred_action.transpose(-1, -2), gt_action.transpose(-1, -2), gt_cls != 200)
+
+
+@pytest.mark.parametrize("case", _cases("tags", "redundancy_loss"), ids=lambda c: c["name"])
+def test_tags_redundancy(case):
+    def loss(gt_action, pred_action, gt_cls, pred_cls, features):
+        return _redundancy(gt_action, pred_action, gt_cls)
+
+    if torch.isnan(case["loss"]):  # every video without foreground: TAGS 0/0, actseg 0 (no video counted)
+        assert (case["inputs"]["gt_cls"] == 200).all()
+        assert loss(**case["inputs"]).item() == 0.0
+        return
+    _check(loss, case, ["pred_action"])
+
+
 @pytest.mark.parametrize("case", _cases("tags", "tags_loss"), ids=lambda c: c["name"])
 def test_tags_total_components(case):
     inputs = case["inputs"]
-    _close(_top_branch(inputs["gt_cls"], inputs["pred_cls"], inputs["mask_gt"]), case["loss"][1])
-    _close(_bottom_branch(inputs["gt_action"], inputs["pred_action"]), case["loss"][2])
+    top = _top_branch(inputs["gt_cls"], inputs["pred_cls"], inputs["mask_gt"])
+    bottom = _bottom_branch(inputs["gt_action"], inputs["pred_action"])
+    redundancy = _redundancy(inputs["gt_action"], inputs["pred_action"], inputs["gt_cls"])
+    _close(top, case["loss"][1])
+    _close(bottom, case["loss"][2])
+    if torch.isnan(case["loss"][3]):  # no foreground snippet: TAGS 0/0 (and a NaN total), actseg 0
+        assert redundancy.item() == 0.0 and torch.isnan(case["loss"][0])
+        return
+    _close(redundancy, case["loss"][3])
+    _close(top + bottom + redundancy, case["loss"][0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,3 +242,90 @@ def test_pygmtools_permutation_loss(case):
     torch.testing.assert_close(loss.detach(), expected.float(), rtol=1e-6, atol=1e-6)
     loss.backward()
     torch.testing.assert_close(pred.grad, case["grads"]["pred_dsmat"].float(), rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# cases where the reference code raises: actseg's documented behaviour on the same inputs
+
+ASRF_ERRORS = _error_cases("asrf")
+TAGS_ERRORS = _error_cases("tags")
+PYGM_ERRORS = _error_cases("pygmtools_permutation")
+
+
+def test_asrf_float32_class_weight_with_float64_logits():
+    """ASRF: RuntimeError (dtype mismatch); actseg casts the class weights to the logits' dtype."""
+    case = ASRF_ERRORS["asl/padded_20_13/float32_weight_float64_preds_raises"]
+    assert case["error"].startswith("RuntimeError")
+    preds, gts, weight = case["inputs"]["preds"], case["inputs"]["gts"], case["inputs"]["weight"]
+    ours = focal_loss(preds, gts, gamma=0.0, weight=weight, ignore_index=ASRF_IGNORE, reduction="sum")
+    expected = F.cross_entropy(preds, gts, weight=weight.double(), ignore_index=ASRF_IGNORE, reduction="sum")
+    torch.testing.assert_close(ours, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_tags_probabilities_above_one_raise_value_error():
+    case = TAGS_ERRORS["bottom_branch_loss/pred_above_1_raises"]
+    assert case["error"].startswith("RuntimeError")  # TAGS: from a BCE it computes and throws away
+    with pytest.raises(ValueError, match=r"probs: expected finite probabilities >= 0.0 and <= 1.0"):
+        dice_loss(case["inputs"]["pred_action"], case["inputs"]["gt_action"], reference="tags")
+
+
+def test_tags_top_lr_with_fewer_classes_than_negatives_raises_value_error():
+    case = TAGS_ERRORS["top_lr_loss/fewer_than_120_classes_raises"]
+    assert case["error"].startswith("RuntimeError")  # TAGS: "selected index k out of range" from topk
+    with pytest.raises(ValueError, match=r"num_negatives: expected an integer >= 1 and <= 50, got 120"):
+        _top_lr(case["inputs"]["target"], case["inputs"]["pred"])
+
+
+def test_tags_redundancy_single_peak_gives_the_mask_term():
+    """TAGS raises IndexError in its λ3 = 0 consistency term; actseg gives the mask term."""
+    case = TAGS_ERRORS["redundancy_loss/T100_single_mask_peak_raises"]
+    assert case["error"].startswith("IndexError")
+    inputs = case["inputs"]
+    foreground = inputs["gt_cls"][0] != 200
+    expected = (inputs["pred_action"][0][:, foreground] - inputs["gt_action"][0][:, foreground]).pow(2).mean()
+    _close(_redundancy(inputs["gt_action"], inputs["pred_action"], inputs["gt_cls"]), expected)
+
+
+@pytest.mark.parametrize("name", ["error_pred_above_1", "error_pred_negative"])
+def test_pygmtools_round_off_outside_unit_interval_is_clamped(name):
+    """pygmtools raises on an entry an ulp outside [0, 1]; actseg clamps (Sinkhorn round-off)."""
+    case = PYGM_ERRORS[name]
+    assert case["error"].startswith("ValueError")
+    pred, gt = case["inputs"]["pred_dsmat"], case["inputs"]["gt_perm"]
+    assert ((pred < 0) | (pred > 1)).any()
+    torch.testing.assert_close(permutation_loss(pred, gt), permutation_loss(pred.clamp(0, 1), gt))
+    with pytest.raises(ValueError, match="pred: expected finite matching scores"):
+        permutation_loss(torch.where(pred > 0.5, 1.01, pred), gt)  # beyond round-off: an error
+
+
+def test_pygmtools_target_above_one_raises_value_error():
+    case = PYGM_ERRORS["error_gt_above_1"]
+    with pytest.raises(ValueError, match=r"target: expected finite permutation entries >= 0.0 and <= 1.0, got 2.0"):
+        permutation_loss(case["inputs"]["pred_dsmat"], case["inputs"]["gt_perm"])
+
+
+def test_pygmtools_float64_target_is_accepted():
+    """pygmtools: RuntimeError (it casts pred to float32, not gt); actseg computes in float64."""
+    case = PYGM_ERRORS["error_gt_float64_with_pred"]
+    pred, gt = case["inputs"]["pred_dsmat"], case["inputs"]["gt_perm"]
+    assert pred.dtype == gt.dtype == torch.float64
+    loss = permutation_loss(pred, gt)
+    assert loss.dtype == torch.float64
+    torch.testing.assert_close(loss.float(), permutation_loss(pred.float(), gt.float()), rtol=1e-6, atol=1e-6)
+
+
+def test_pygmtools_node_counts_as_python_lists():
+    """pygmtools: AttributeError on lists; actseg reads integer sequences like tensors."""
+    case = PYGM_ERRORS["error_n1_n2_python_lists"]
+    n1, n2 = case["kwargs"]["n1"], case["kwargs"]["n2"]
+    pred, gt = case["inputs"]["pred_dsmat"], case["inputs"]["gt_perm"]
+    torch.testing.assert_close(permutation_loss(pred, gt, n1, n2),
+                               permutation_loss(pred, gt, torch.tensor(n1), torch.tensor(n2)))
+
+
+def test_every_stored_case_is_read():
+    """Every stored case of every file is read by one test above (values or a raising reference)."""
+    stored = {f"{name}/{c['name']}" for name in FILES for c in _all(name)}
+    assert len(stored) == 71 + 69 + 17
+    assert stored - READ == set()
+    assert len(ASRF_ERRORS) + len(TAGS_ERRORS) + len(PYGM_ERRORS) == 9

@@ -43,7 +43,7 @@ def test_clamp_on_squared_difference():
 def test_reference_denominator_equals_official_on_padded_batch():
     torch.manual_seed(0)
     logits, mask = _batch([20, 13, 7])
-    torch.testing.assert_close(smoothing_loss(logits, mask, denominator="reference"), _official(logits, mask))
+    torch.testing.assert_close(smoothing_loss(logits, mask, reference="ms-tcn"), _official(logits, mask))
 
 
 def test_valid_denominator_counts_valid_pairs_only():
@@ -54,19 +54,23 @@ def test_valid_denominator_counts_valid_pairs_only():
     torch.testing.assert_close(smoothing_loss(logits, mask), expected)
     # equal to the reference value without padding
     full = torch.ones_like(mask)
-    torch.testing.assert_close(smoothing_loss(logits, full), smoothing_loss(logits, full, denominator="reference"))
+    torch.testing.assert_close(smoothing_loss(logits, full), smoothing_loss(logits, full, reference="ms-tcn"))
 
 
-def test_padding_has_no_effect_and_gets_no_gradient():
+@pytest.mark.parametrize("reference", [None, "ms-tcn"])
+def test_padding_has_no_effect_and_gets_no_gradient(reference):
     torch.manual_seed(2)
     logits, mask = _batch([15, 9])
+    mask[0, 4:6] = False  # holes inside the videos, not only a padded tail
+    mask[1, 3] = False
     logits.requires_grad_(True)
-    loss = smoothing_loss(logits, mask)
+    loss = smoothing_loss(logits, mask, reference=reference)
     loss.backward()
-    assert (logits.grad[1, :, 9:] == 0).all()
-    changed = logits.detach().clone()
-    changed[1, :, 9:] = 1e4
-    torch.testing.assert_close(smoothing_loss(changed, mask), loss.detach())
+    assert (logits.grad.transpose(1, 2)[~mask] == 0).all()
+    assert (logits.grad.transpose(1, 2)[mask] != 0).any()
+    for value in (1e4, float("nan"), float("-inf")):
+        changed = logits.detach().masked_fill(~mask.unsqueeze(1), value)
+        torch.testing.assert_close(smoothing_loss(changed, mask, reference=reference), loss.detach())
 
 
 def test_gradient_only_through_current_frame():
@@ -83,9 +87,9 @@ def test_reductions_and_module():
     none = smoothing_loss(logits, mask, reduction="none")
     assert none.shape == (2, 4, 11)
     torch.testing.assert_close(smoothing_loss(logits, mask, reduction="sum"), none.sum())
-    for kwargs in ({}, {"denominator": "reference"}, {"reduction": "sum"}, {"clamp": 2.0}):
+    for kwargs in ({}, {"reference": "ms-tcn"}, {"reduction": "sum"}, {"clamp": 2.0}):
         torch.testing.assert_close(SmoothingLoss(**kwargs)(logits, mask), smoothing_loss(logits, mask, **kwargs))
-    assert "denominator='valid'" in repr(SmoothingLoss())
+    assert "reference=None" in repr(SmoothingLoss())
 
 
 def test_single_frame_is_zero():
@@ -100,9 +104,9 @@ def test_gradcheck():
     mask[1, 5] = True  # the last frame of both videos counts
     earlier = logits[..., :-1].clone()
     last = logits[..., -1:].clone().requires_grad_(True)
-    for denominator in ("valid", "reference"):
-        def loss(x, d=denominator):
-            return smoothing_loss(torch.cat([earlier, x], -1), mask, denominator=d)
+    for reference in (None, "ms-tcn"):
+        def loss(x, r=reference):
+            return smoothing_loss(torch.cat([earlier, x], -1), mask, reference=r)
         assert torch.autograd.gradcheck(loss, (last,))
     target = torch.randint(0, 4, (2, 6))
     full = logits.clone().requires_grad_(True)
@@ -142,6 +146,9 @@ def test_multistage_loss_composition():
         (lambda: smoothing_loss(torch.randn(1, 3, 4), torch.ones(1, 4)), TypeError, "mask: expected dtype torch.bool"),
         (lambda: smoothing_loss(torch.randn(1, 3, 4), torch.ones(1, 5, dtype=torch.bool)), ValueError, "mask"),
         (lambda: smoothing_loss(torch.randn(1, 3, 4), denominator="padded"), ValueError, "denominator"),
+        (lambda: smoothing_loss(torch.randn(1, 3, 4), reference="reference"), ValueError, "reference"),
+        (lambda: smoothing_loss(torch.randn(1, 3, 4), reference="ms-tcn", denominator="valid"), TypeError,
+         "denominator: deprecated spelling of reference"),
         (lambda: smoothing_loss(torch.randn(1, 3, 4), reduction="avg"), ValueError, "reduction"),
         (lambda: smoothing_loss(torch.randn(1, 3, 4), clamp=-1), ValueError, "clamp"),
         (lambda: MultiStageLoss()(torch.randn(1, 3, 4), torch.zeros(1, 4, dtype=torch.long)), ValueError,

@@ -430,7 +430,8 @@ def finite_values(x: Any, name: str) -> None:
         raise ValueError(f"{name}: expected finite values, got NaN or inf")
 
 
-# --- added by cli
+# ---------------------------------------------------------------------------------------------
+# files and class mappings (io, cli)
 
 # Largest class id a file may hold: ids are int64 everywhere (numpy label arrays, tensors).
 MAX_CLASS_ID = 2**63 - 1
@@ -460,3 +461,40 @@ def file_path(value: Any, name: str = "path") -> Any:
     if isinstance(value, (str, os.PathLike)):
         return Path(value)
     raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type_name(value)} {value!r}")
+
+# ---------------------------------------------------------------------------------------------
+# tensors compared with another tensor, tensor values in a range (losses)
+
+
+def tensor_like(x: Any, name: str, ref: Any, ref_name: str, *, dtype: str | Any = "floating") -> Any:
+    """``x`` must be a tensor of exactly ``ref``'s shape, with a dtype of ``dtype`` (see :func:`tensor`)."""
+    if not is_tensor(x):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type_name(x)}")
+    if tuple(x.shape) != tuple(ref.shape):
+        raise ValueError(f"{name}: expected the shape of {ref_name} {shape_str(ref.shape)}, "
+                         f"got {shape_str(x.shape)}")
+    return tensor(x, name, None, dtype=dtype)
+
+
+def tensor_range(x: Any, name: str, low: float | None = None, high: float | None = None, *,
+                 what: str = "values") -> Any:
+    """ValueError if a tensor with values holds NaN, an infinity or an entry outside ``[low, high]``.
+
+    Meta tensors pass (no values); integer tensors are compared as they are. Returns ``x``.
+    """
+    if not has_values(x) or x.numel() == 0:
+        return x
+    import torch
+
+    bad = ~torch.isfinite(x) if x.is_floating_point() else torch.zeros_like(x, dtype=torch.bool)
+    if low is not None:
+        bad |= x < low
+    if high is not None:
+        bad |= x > high
+    if bool(bad.any()):
+        rng = _range_text(low, high, False, False)
+        value = x[bad][0].item()
+        what = f"finite {what}" if x.is_floating_point() else what
+        raise ValueError(f"{name}: expected {what}{' ' + rng if rng else ''}, got {value} "
+                         f"at index {tuple(int(i) for i in torch.nonzero(bad)[0])}")
+    return x

@@ -15,8 +15,8 @@ from ._classification import (
     focal_loss,
     hard_negative_bce_loss,
 )
-from ._heatmap import FocalHeatmapLoss, KeypointLoss, focal_heatmap_loss
-from ._masks import BIoULoss, DiceLoss, GlobalMaskLoss, biou_loss, dice_loss
+from ._heatmap import NORMALIZERS, FocalHeatmapLoss, KeypointLoss, focal_heatmap_loss
+from ._masks import BIoULoss, DiceLoss, GlobalMaskLoss, RedundancyLoss, biou_loss, dice_loss, redundancy_loss
 from ._matching import PermutationLoss, permutation_loss
 from ._parsing import GlobalParseLoss, LocalParseLoss, global_parse_loss, local_parse_loss
 from ._smoothing import (
@@ -30,6 +30,7 @@ from ._smoothing import (
 
 __all__ = [
     "DENOMINATORS",
+    "NORMALIZERS",
     "BIoULoss",
     "BalancedBCELoss",
     "BoundaryLoss",
@@ -43,6 +44,7 @@ __all__ = [
     "LocalParseLoss",
     "MultiStageLoss",
     "PermutationLoss",
+    "RedundancyLoss",
     "SimilaritySmoothingLoss",
     "SmoothingLoss",
     "balanced_bce_loss",
@@ -55,6 +57,7 @@ __all__ = [
     "hard_negative_bce_loss",
     "local_parse_loss",
     "permutation_loss",
+    "redundancy_loss",
     "similarity_smoothing_loss",
     "smoothing_loss",
 ]

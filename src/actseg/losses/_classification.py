@@ -11,17 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice, shape_str
+from .. import _checks
 from ._common import (
-    check_float,
-    check_logits,
-    check_mask,
+    binary_inputs,
     check_reduction,
-    check_same_shape,
-    check_target,
+    check_reference,
+    class_target,
     frame_mask,
     reduce_loss,
-    upcast,
+    reference_mean_only,
+    where_kept,
 )
 
 __all__ = [
@@ -36,17 +35,32 @@ __all__ = [
 ]
 
 
+def _focal_factor(log_rest: Tensor, gamma: float) -> Tensor:
+    """``(1 − p)^γ`` from ``log(1 − p)`` as ``exp(γ · log(1 − p))``: finite value and gradient for
+    every ``γ >= 0`` even where ``p`` rounds to 1 (the power form has an infinite derivative there
+    when ``γ < 1``)."""
+    if gamma == 0:
+        return torch.ones_like(log_rest)
+    return torch.exp(gamma * log_rest)
+
+
 def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, gamma: float = 2.0,
                weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
                reference: str | None = None) -> Tensor:
-    """Multi-class focal loss over frames (Lin et al.; InterAct Eq. (7) ``L_focal``; GSMT Eq. (5)).
+    r"""Multi-class focal loss over frames (Lin et al.; InterAct Eq. (7) ``L_focal``; GSMT Eq. (5)).
 
-    .. math:: L = -\\,w_{y_t}\\,(1 - p_{t, y_t})^{\\gamma} \\log p_{t, y_t},\\qquad p_t = \\mathrm{softmax}(x_t)
+    .. math:: L = -\,w_{y_t}\,(1 - p_{t, y_t})^{\gamma} \log p_{t, y_t},\qquad p_t = \mathrm{softmax}(x_t)
 
     Convention:
         - ``reduction="mean"``: average over the batch's labelled frames (``mask`` True and target
           ``!= ignore_index``), pooled over videos (one video of 10,000 frames weighs 10× one of 1,000).
-        - ``weight``: optional per-class weights ``(K,)``, multiplied in (not renormalised).
+        - ``weight``: optional per-class weights ``(K,)`` (finite, ``>= 0``), multiplied in (not
+          renormalised).
+        - ``(1 − p)^γ`` is computed as ``exp(γ · log(1 − p))`` with ``log(1 − p_y) =
+          logsumexp_{k≠y} x_k − logsumexp_k x_k``, so a confidently correct frame (``p`` rounding to 1)
+          has a finite gradient for every ``γ >= 0``.
+        - Unlabelled and padded frames are replaced by zeros before any arithmetic: whatever they hold
+          (NaN, ±inf) reaches neither the value nor the gradient.
         - ``reference="tags"``: the TAGS code's form, the focal factor applied to the batch-mean
           cross-entropy ``CE``: ``(1 − e^{−CE})^γ · CE`` (a scalar; ``reduction`` must be ``"mean"``).
 
@@ -54,7 +68,7 @@ def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, ga
         logits: ``(B, K, T)`` class logits.
         target: ``(B, T)`` int64 class ids, ``ignore_index`` for unlabelled frames.
         mask: ``(B, T)`` bool, ``True`` = valid frame.
-        gamma: focusing exponent (2).
+        gamma: focusing exponent ``γ >= 0`` (2).
         weight: ``(K,)`` class weights or ``None``.
         ignore_index: target value of unlabelled frames.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(B, T)``, zero where not counted).
@@ -65,30 +79,37 @@ def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, ga
         >>> round(float(focal_loss(logits, torch.tensor([[0, 1]]), gamma=0.0)), 4)  # = cross-entropy
         0.1269
     """
-    check_logits(logits)
+    _checks.tensor(logits, "logits", "(B, K, T)")
     batch, classes, length = logits.shape
-    check_target(target, batch, length, classes, ignore_index)
+    ignore_index = _checks.integer(ignore_index, "ignore_index", low=None, high=None)
+    class_target(target, batch, length, classes, ignore_index)
     check_reduction(reduction)
-    if reference is not None:
-        check_choice(reference, ("tags",), "reference")
-    if not float(gamma) >= 0:
-        raise ValueError(f"gamma: expected a non-negative exponent, got {gamma!r}")
-    if weight is not None and (not isinstance(weight, Tensor) or weight.shape != (classes,)):
-        shape = shape_str(weight.shape) if isinstance(weight, Tensor) else type(weight).__name__
-        raise ValueError(f"weight: expected a tensor of shape ({classes},), got {shape}")
+    reference = check_reference(reference, "tags")
+    reference_mean_only(reference, reduction)
+    gamma = _checks.real(gamma, "gamma", low=0.0)
+    if weight is not None:
+        _checks.tensor(weight, "weight", "(K,)", sizes={"K": classes})
+        _checks.tensor_range(weight, "weight", 0.0, what="class weights")
     keep = target != ignore_index
     if mask is not None:
-        keep = keep & check_mask(mask, batch, length)
-    safe_target = torch.where(keep, target, torch.zeros_like(target))
-    log_p = F.log_softmax(upcast(logits), dim=1).gather(1, safe_target.unsqueeze(1)).squeeze(1)  # (B, T)
+        keep = keep & frame_mask(mask, target)
+    safe_target = torch.where(keep, target, torch.zeros_like(target)).unsqueeze(1)
+    x = where_kept(_checks.upcast_half(logits), keep.unsqueeze(1))
+    log_z = torch.logsumexp(x, dim=1)
+    log_p = x.gather(1, safe_target).squeeze(1) - log_z  # (B, T)
     if reference == "tags":
-        if reduction != "mean":
-            raise ValueError(f"reduction: reference='tags' is defined for 'mean' only, got {reduction!r}")
         ce = reduce_loss(-log_p, "mean", keep)
-        return (1 - torch.exp(-ce)).pow(gamma) * ce
-    values = -(1 - log_p.exp()).pow(gamma) * log_p
+        positive = ce > 0  # a perfect batch: CE = 0, factor 0 (γ > 0), no 0^γ in the gradient
+        factor = _focal_factor(torch.log(-torch.expm1(-torch.where(positive, ce, ce.new_ones(())))), gamma)
+        return torch.where(positive | (gamma == 0), factor, factor.new_zeros(())) * ce
+    if classes > 1:
+        rest = x.scatter(1, safe_target, float("-inf"))
+        factor = _focal_factor(torch.logsumexp(rest, dim=1) - log_z, gamma)
+    else:  # one class: p = 1 always, (1 − p)^γ = 0^γ
+        factor = torch.full_like(log_p, 1.0 if gamma == 0 else 0.0)
+    values = -factor * log_p
     if weight is not None:
-        values = values * weight.to(values)[safe_target]
+        values = values * weight.to(values)[safe_target.squeeze(1)]
     return reduce_loss(values, reduction, keep)
 
 
@@ -98,11 +119,15 @@ class FocalLoss(nn.Module):
     def __init__(self, gamma: float = 2.0, weight: Tensor | None = None, ignore_index: int = -100,
                  reduction: str = "mean", reference: str | None = None) -> None:
         super().__init__()
-        self.gamma = float(gamma)
+        self.gamma = _checks.real(gamma, "gamma", low=0.0)
+        if weight is not None:
+            _checks.tensor(weight, "weight", "(K,)")
+            _checks.tensor_range(weight, "weight", 0.0, what="class weights")
         self.register_buffer("weight", weight, persistent=False)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _checks.integer(ignore_index, "ignore_index", low=None, high=None)
         self.reduction = check_reduction(reduction)
-        self.reference = reference
+        self.reference = check_reference(reference, "tags")
+        reference_mean_only(self.reference, self.reduction)
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         return focal_loss(logits, target, mask, gamma=self.gamma, weight=self.weight, ignore_index=self.ignore_index,
@@ -115,11 +140,11 @@ class FocalLoss(nn.Module):
 def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *,
                            num_negatives: int | None = None, alpha: float = 10.0, reduction: str = "mean",
                            reference: str | None = None, epsilon: float = 1e-6) -> Tensor:
-    """Per-class logistic loss with the hardest negative classes up-weighted (GSMT Eq. (5), second term).
+    r"""Per-class logistic loss with the hardest negative classes up-weighted (GSMT Eq. (5), second term).
 
     .. math::
-        L_t = -\\sum_{k} y_{t,k} \\log r_{t,k} \\;-\\; \frac{\alpha}{|\\mathcal N_t|}
-              \\sum_{k \\in \\mathcal N_t} \\log(1 - r_{t,k})
+        L_t = -\sum_{k} y_{t,k} \log r_{t,k} \;-\; \frac{\alpha}{|\mathcal N_t|}
+              \sum_{k \in \mathcal N_t} \log(1 - r_{t,k})
 
     with ``r = sigmoid(logits)`` the per-class regression output and ``N_t`` the ``num_negatives`` negative
     classes of snippet ``t`` with the largest ``−log(1 − r)`` (GSMT: ``|N| = K/10``, ``α = 10``).
@@ -132,28 +157,26 @@ def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None =
 
     Args:
         logits: ``(B, C, T)`` per-class logits (GSMT: ``K + 1`` classes with background).
-        target: same shape, multi-hot 0/1 class target.
+        target: same shape, multi-hot class target in [0, 1].
         mask: ``(B, T)`` bool or ``None``.
-        num_negatives: size of ``N_t`` (default ``C // 10``, at least 1).
-        alpha: weight ``α`` of the negatives.
+        num_negatives: size of ``N_t``, an integer in ``[1, C]`` (default ``C // 10``, at least 1).
+        alpha: weight ``α >= 0`` of the negatives.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (``(B, T)``).
         reference: ``None`` or ``"tags"``.
-        epsilon: the ``ε`` of ``reference="tags"``.
+        epsilon: the ``ε`` of ``reference="tags"``, in ``(0, 1)``.
     """
-    check_logits(logits)
-    check_same_shape(logits, target, "logits", "target")
+    _checks.tensor(logits, "logits", "(B, C, T)")
+    x, y, keep = binary_inputs(logits, target, mask)
     check_reduction(reduction)
-    if reference is not None:
-        check_choice(reference, ("tags",), "reference")
+    reference = check_reference(reference, "tags")
+    reference_mean_only(reference, reduction)
     classes = logits.shape[1]
-    k = max(classes // 10, 1) if num_negatives is None else num_negatives
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= classes:
-        raise ValueError(f"num_negatives: expected an integer in [1, {classes}], got {num_negatives!r}")
-    x, y = upcast(logits), upcast(target).to(upcast(logits).dtype)
-    keep = None if mask is None else check_mask(mask, x.shape[0], x.shape[2])
+    k = _checks.size(max(classes // 10, 1) if num_negatives is None else num_negatives, "num_negatives",
+                     high=classes)
+    alpha = _checks.real(alpha, "alpha", low=0.0)
+    epsilon = _checks.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
+    keep = None if keep is None else keep[:, 0]
     if reference == "tags":
-        if reduction != "mean":
-            raise ValueError(f"reduction: reference='tags' is defined for 'mean' only, got {reduction!r}")
         r = torch.sigmoid(x)
         weights = None if keep is None else keep.unsqueeze(1).to(x.dtype)
         pos = -(y * torch.log(r + epsilon))
@@ -161,8 +184,8 @@ def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None =
         if weights is not None:
             pos, neg = pos * weights, neg * weights
         hardest = neg.topk(k, dim=1).values
-        count = hardest.numel() if keep is None else k * keep.sum()
-        return pos.sum() / (10 + (y if weights is None else y * weights).sum()) + alpha * hardest.sum() / count
+        count = hardest.new_tensor(hardest.numel()) if keep is None else k * keep.sum()
+        return pos.sum() / (10 + y.sum()) + alpha * hardest.sum() / count.clamp(min=1)
     pos = -(y * F.logsigmoid(x)).sum(1)
     neg = -(1 - y) * F.logsigmoid(-x)
     hardest = torch.where(y > 0, neg.new_zeros(()), neg).topk(k, dim=1).values
@@ -176,33 +199,25 @@ class HardNegativeBCELoss(nn.Module):
     def __init__(self, num_negatives: int | None = None, alpha: float = 10.0, reduction: str = "mean",
                  reference: str | None = None, epsilon: float = 1e-6) -> None:
         super().__init__()
-        self.num_negatives, self.alpha = num_negatives, float(alpha)
+        self.num_negatives = _checks.size(num_negatives, "num_negatives", none=True)
+        self.alpha = _checks.real(alpha, "alpha", low=0.0)
         self.reduction = check_reduction(reduction)
-        self.reference, self.epsilon = reference, float(epsilon)
+        self.reference = check_reference(reference, "tags")
+        reference_mean_only(self.reference, self.reduction)
+        self.epsilon = _checks.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         return hard_negative_bce_loss(logits, target, mask, num_negatives=self.num_negatives, alpha=self.alpha,
                                       reduction=self.reduction, reference=self.reference, epsilon=self.epsilon)
 
 
-def _binary_inputs(logits: Tensor, target: Tensor, mask: Tensor | None, time_dim: int = -1):
-    check_float(logits, "logits")
-    if logits.ndim < 2:
-        raise ValueError(f"logits: expected shape (B, ..., T), got {shape_str(logits.shape)}")
-    check_same_shape(logits, target, "logits", "target")
-    check_float(target, "target")
-    if bool(((target < 0) | (target > 1)).any()):
-        raise ValueError("target: expected values in [0, 1]")
-    return upcast(logits), upcast(target), frame_mask(mask, logits, time_dim)
-
-
 def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, reduction: str = "mean",
                       reference: str | None = None, epsilon: float = 1e-6) -> Tensor:
-    """Positive/negative re-weighted binary cross-entropy (GSMT/TAGS mask loss, BMN-style balance).
+    r"""Positive/negative re-weighted binary cross-entropy (GSMT/TAGS mask loss, BMN-style balance).
 
     .. math::
-        r = \\frac{N}{N_+},\\quad w_+ = \\tfrac12 r,\\quad w_- = \\tfrac12 \\frac{r}{r - 1},\\quad
-        L = -\\frac{1}{N} \\sum_i \\bigl(w_+ y_i \\log p_i + w_- (1 - y_i) \\log(1 - p_i)\\bigr)
+        r = \frac{N}{N_+},\quad w_+ = \tfrac12 r,\quad w_- = \tfrac12 \frac{r}{r - 1},\quad
+        L = -\frac{1}{N} \sum_i \bigl(w_+ y_i \log p_i + w_- (1 - y_i) \log(1 - p_i)\bigr)
 
     with ``p = sigmoid(logits)``, ``N`` the number of valid elements and ``N_+ = Σ y`` over the batch
     (so positives and negatives each carry half of the loss mass).
@@ -213,7 +228,8 @@ def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None
         - ``reference="tags"``: the TAGS ``loss_tags.py`` weighting, on ``p = sigmoid(logits)`` with
           ``log(p + ε)``: ``P = 10 + N_+``, ``N_all = 10 + P + N_−`` (as coded), ``r = N_all / P``,
           same ``w_±``, sum divided by ``N_all``; ``r`` and ``w_±`` in float32 as there (integer counts).
-        - ``mask`` ``(B, T)`` applies to the last dimension (frames or snippets).
+        - ``mask`` ``(B, T)`` applies to the last dimension (frames or snippets); padded elements are
+          zeroed before any arithmetic and left out. A batch with every element padded gives 0.
 
     Args:
         logits: ``(B, ..., T)`` logits (for example ``(B, T, T)`` global masks).
@@ -221,19 +237,18 @@ def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None
         mask: ``(B, T)`` bool or ``None``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"`` (elementwise weighted terms).
         reference: ``None`` or ``"tags"``.
-        epsilon: the ``ε`` of ``reference="tags"``.
+        epsilon: the ``ε`` of ``reference="tags"``, in ``(0, 1)``.
     """
-    x, y, keep = _binary_inputs(logits, target, mask)
+    x, y, keep = binary_inputs(logits, target, mask)
     check_reduction(reduction)
-    if reference is not None:
-        check_choice(reference, ("tags",), "reference")
-    y_kept = y if keep is None else y * keep
+    reference = check_reference(reference, "tags")
+    epsilon = _checks.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
     count = torch.tensor(y.numel(), device=y.device, dtype=y.dtype) if keep is None else keep.sum().to(y.dtype)
-    positives = y_kept.sum()
+    positives = y.sum()
     if reference == "tags":
         prob = torch.sigmoid(x)
         # integer counts as in the TAGS code, so that ratio and weights are float32 there as here
-        hard_pos, hard_neg = (y_kept == 1), (y == 0) if keep is None else (y == 0) & keep
+        hard_pos, hard_neg = (y == 1), (y == 0) if keep is None else (y == 0) & keep
         num_pos = 10 + hard_pos.sum()
         total = 10 + num_pos + hard_neg.sum()
         ratio = (total / num_pos).to(torch.get_default_dtype())
@@ -248,8 +263,8 @@ def balanced_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None
     if reference is None:
         w_pos = torch.where(positives > 0, w_pos, w_pos.new_tensor(0.5))
     values = -(w_pos * y * log_pos + w_neg * (1 - y) * log_neg)
-    if reduction == "mean":
-        return reduce_loss(values, "sum", keep) / denominator
+    if reduction == "mean":  # every element padded: 0 (as the other losses), not 0/0
+        return reduce_loss(values, "sum", keep) / denominator.clamp(min=1)
     return reduce_loss(values, reduction, keep)
 
 
@@ -259,8 +274,8 @@ class BalancedBCELoss(nn.Module):
     def __init__(self, reduction: str = "mean", reference: str | None = None, epsilon: float = 1e-6) -> None:
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.reference = reference
-        self.epsilon = float(epsilon)
+        self.reference = check_reference(reference, "tags")
+        self.epsilon = _checks.real(epsilon, "epsilon", low=0.0, high=1.0, low_open=True, high_open=True)
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         return balanced_bce_loss(logits, target, mask, reduction=self.reduction, reference=self.reference,
@@ -282,25 +297,26 @@ def boundary_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *,
         - ``pos_weight`` multiplies the positive term (``torch.nn.BCEWithLogitsLoss`` semantics); ASRF
           sets it to ``#frames / #boundary frames`` of the training set.
         - ``reference="asrf"``: ASRF's ``BoundaryRegressionLoss`` averaging, the mean over each
-          video's valid frames, then the mean over videos (``reduction="mean"`` only).
+          video's valid frames, then the mean over videos (``reduction="mean"`` only; a video without
+          a valid frame gives NaN there, kept as is).
+        - Padded entries are zeroed before any arithmetic (no NaN from them, no gradient to them).
 
     Args:
         logits: ``(B, T)`` or ``(B, 1, T)`` boundary logits.
         target: same shape, in [0, 1].
         mask: ``(B, T)`` bool or ``None``.
-        pos_weight: weight of the positive term or ``None``.
+        pos_weight: weight ``>= 0`` of the positive term, or ``None``.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         reference: ``None`` or ``"asrf"``.
     """
-    x, y, keep = _binary_inputs(logits, target, mask)
+    x, y, keep = binary_inputs(logits, target, mask)
     check_reduction(reduction)
-    if reference is not None:
-        check_choice(reference, ("asrf",), "reference")
-    weight = None if pos_weight is None else x.new_tensor(float(pos_weight))
+    reference = check_reference(reference, "asrf")
+    reference_mean_only(reference, reduction)
+    pos_weight = _checks.real(pos_weight, "pos_weight", low=0.0, none=True)
+    weight = None if pos_weight is None else x.new_tensor(pos_weight)
     values = F.binary_cross_entropy_with_logits(x, y, reduction="none", pos_weight=weight)
     if reference == "asrf":
-        if reduction != "mean":
-            raise ValueError(f"reduction: reference='asrf' is defined for 'mean' only, got {reduction!r}")
         counted = torch.ones_like(values, dtype=torch.bool) if keep is None else keep
         per_video = reduce_loss(values, "none", counted).flatten(1).sum(1) / counted.flatten(1).sum(1)
         return per_video.mean()
@@ -312,9 +328,10 @@ class BoundaryLoss(nn.Module):
 
     def __init__(self, pos_weight: float | None = None, reduction: str = "mean", reference: str | None = None) -> None:
         super().__init__()
-        self.pos_weight = None if pos_weight is None else float(pos_weight)
+        self.pos_weight = _checks.real(pos_weight, "pos_weight", low=0.0, none=True)
         self.reduction = check_reduction(reduction)
-        self.reference = reference
+        self.reference = check_reference(reference, "asrf")
+        reference_mean_only(self.reference, self.reduction)
 
     def forward(self, logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         return boundary_loss(logits, target, mask, pos_weight=self.pos_weight, reduction=self.reduction,

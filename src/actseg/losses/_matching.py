@@ -11,65 +11,69 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import shape_str
-from ._common import check_float, check_reduction, check_same_shape, upcast
+from .. import _checks
+from ._common import check_reduction, reduce_loss
 
 __all__ = ["PermutationLoss", "permutation_loss"]
 
+# Sinkhorn outputs may leave [0, 1] by round-off (an ulp in float32, about 1e-3 in float16): entries
+# within this distance are clamped, anything further is an error.
+ROUND_OFF = 1e-3
 
-def _counts(n: Tensor | None, batch: int, size: int, name: str, device: torch.device) -> Tensor:
+
+def _counts(n: object, batch: int, size: int, name: str, device: torch.device) -> Tensor:
     if n is None:
         return torch.full((batch,), size, dtype=torch.long, device=device)
-    n = torch.as_tensor(n, device=device)
-    if n.shape != (batch,) or n.dtype.is_floating_point:
-        raise ValueError(f"{name}: expected {batch} integer node counts, got {shape_str(n.shape)} {n.dtype}")
-    if bool(((n < 0) | (n > size)).any()):
-        raise ValueError(f"{name}: expected node counts in [0, {size}], got {n.tolist()}")
-    return n.long()
+    counts = _checks.integer_array(n, name, 1)
+    if counts.shape != (batch,):
+        raise ValueError(f"{name}: expected {batch} node counts, got shape {_checks.shape_str(counts.shape)}")
+    if counts.size and (counts.min() < 0 or counts.max() > size):
+        raise ValueError(f"{name}: expected node counts in [0, {size}], got {counts.tolist()}")
+    return torch.as_tensor(counts, device=device)
 
 
 def permutation_loss(pred: Tensor, target: Tensor, n1: Tensor | None = None, n2: Tensor | None = None, *,
                      reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy between a soft matching matrix and the ground-truth permutation.
+    r"""Binary cross-entropy between a soft matching matrix and the ground-truth permutation.
 
-    .. math:: L = -\\frac{1}{\\sum_b n_{1,b}} \\sum_b \\sum_{i < n_{1,b},\\, j < n_{2,b}}
-              X_{bij} \\log S_{bij} + (1 - X_{bij}) \\log(1 - S_{bij})
+    .. math:: L = -\frac{1}{\sum_b n_{1,b}} \sum_b \sum_{i < n_{1,b},\, j < n_{2,b}}
+              X_{bij} \log S_{bij} + (1 - X_{bij}) \log(1 - S_{bij})
 
     The semantics of pygmtools' ``permutation_loss`` (the normaliser is the number of first-graph
-    nodes, rows and columns beyond ``n1``/``n2`` are padding), with two differences: ``pred`` is
-    clamped to [0, 1] instead of raising on round-off (Sinkhorn outputs can exceed 1 by an ulp), and
-    float64 stays float64 (pygmtools casts to float32). Logs are clamped at −100 as
-    ``binary_cross_entropy`` does.
+    nodes, rows and columns beyond ``n1``/``n2`` are padding), with three differences: ``pred``
+    entries within ``1e-3`` outside [0, 1] are clamped instead of raising (Sinkhorn round-off; further
+    out is a ``ValueError``, as there), float64 stays float64 (pygmtools casts to float32, and raises
+    on a float64 ``target``), and a batch without any node gives 0 (pygmtools: 0/0 = NaN). Logs are
+    clamped at −100 as ``binary_cross_entropy`` does. Padded entries (beyond ``n1``/``n2``) are
+    zeroed before any arithmetic.
 
     Args:
         pred: ``(b, N1, N2)`` (or ``(N1, N2)``) predicted (doubly stochastic) matrix ``S``.
         target: same shape, 0/1 permutation ``X``.
-        n1, n2: ``(b,)`` node counts of each pair of graphs, or ``None`` (all rows / columns).
+        n1, n2: ``(b,)`` node counts of each pair of graphs (an integer tensor, array or sequence), or
+            ``None`` (all rows / columns).
         reduction: ``"mean"`` (the normaliser above), ``"sum"`` or ``"none"`` (``(b,)`` per-pair sums).
     """
-    check_float(pred, "pred")
+    _checks.tensor(pred, "pred")
     check_reduction(reduction)
     if pred.ndim == 2:
-        pred, target = pred.unsqueeze(0), target.unsqueeze(0) if isinstance(target, Tensor) else target
-    if pred.ndim != 3:
-        raise ValueError(f"pred: expected shape (b, N1, N2), got {shape_str(pred.shape)}")
-    check_same_shape(pred, target, "pred", "target")
-    if bool(((target < 0) | (target > 1)).any()):
-        raise ValueError("target: expected a 0/1 permutation matrix (values in [0, 1])")
+        _checks.tensor_like(target, "target", pred, "pred")
+        pred, target = pred.unsqueeze(0), target.unsqueeze(0)
+    _checks.tensor(pred, "pred", "(b, N1, N2)")
+    _checks.tensor_like(target, "target", pred, "pred")
     batch, rows, cols = pred.shape
     n1 = _counts(n1, batch, rows, "n1", pred.device)
     n2 = _counts(n2, batch, cols, "n2", pred.device)
     valid = (torch.arange(rows, device=pred.device)[None, :, None] < n1[:, None, None]) & (
         torch.arange(cols, device=pred.device)[None, None, :] < n2[:, None, None]
     )
-    s = upcast(pred).clamp(0, 1)
-    values = F.binary_cross_entropy(s, upcast(target).to(s.dtype), reduction="none")
+    s, y = torch.where(valid, _checks.upcast_half(pred), 0.0), torch.where(valid, _checks.upcast_half(target), 0.0)
+    _checks.tensor_range(y, "target", 0.0, 1.0, what="permutation entries")
+    _checks.tensor_range(s, "pred", -ROUND_OFF, 1.0 + ROUND_OFF, what="matching scores")
+    s, y = s.clamp(0, 1), y.to(s.dtype)
+    values = F.binary_cross_entropy(s, y, reduction="none")
     per_pair = torch.where(valid, values, values.new_zeros(())).sum(dim=(1, 2))
-    if reduction == "none":
-        return per_pair
-    if reduction == "sum":
-        return per_pair.sum()
-    return per_pair.sum() / n1.sum().clamp(min=1).to(per_pair.dtype)
+    return reduce_loss(per_pair, reduction, denominator=n1.sum())
 
 
 class PermutationLoss(nn.Module):

@@ -9,21 +9,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import shape_str
-from ._common import check_float, check_logits, check_mask, check_reduction, upcast
+from .. import _checks
+from ._common import check_reduction, frame_mask, where_kept
 
 __all__ = ["GlobalParseLoss", "LocalParseLoss", "global_parse_loss", "local_parse_loss"]
 
 
 def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None = None, *, margin: float = 1.0,
                      epsilon: float = 1e-6, reduction: str = "mean") -> Tensor:
-    """Local loss of TransParser (Eq. (3)–(5)): pull SPS attention of one sub-action together, push others apart.
+    r"""Local loss of TransParser (Eq. (3)–(5)): pull SPS attention of one sub-action together, push others apart.
 
     .. math::
-        L_{local} = \\frac{L_{sim} + \\lambda}{L_{dissim}},\\quad
-        L_{sim} = \\mathrm{avg}_{t_1 \\ne t_2,\\, s(t_1) = s(t_2)}
-            \\lVert \\alpha'_{t_1} - \\alpha'_{t_2} \\rVert_2,\\quad
-        L_{dissim} = \\mathrm{avg}_{s(t_1) \\ne s(t_2)} \\lVert \\alpha'_{t_1} - \\alpha'_{t_2} \\rVert_2
+        L_{local} = \frac{L_{sim} + \lambda}{L_{dissim}},\quad
+        L_{sim} = \mathrm{avg}_{t_1 \ne t_2,\, s(t_1) = s(t_2)}
+            \lVert \alpha'_{t_1} - \alpha'_{t_2} \rVert_2,\quad
+        L_{dissim} = \mathrm{avg}_{s(t_1) \ne s(t_2)} \lVert \alpha'_{t_1} - \alpha'_{t_2} \rVert_2
 
     Choices where the paper is silent (documented, not from any official code):
         - "avg" is the mean over ordered frame pairs of the video (pairs of a frame with itself are
@@ -36,25 +36,21 @@ def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None
 
     Args:
         attention: ``(B, T, M)`` attention ``α'`` of the last SPS unit over the ``M`` patterns.
-        segment_ids: ``(B, T)`` int64 sub-action id per frame.
-        mask: ``(B, T)`` bool, ``True`` = valid frame.
-        margin: ``λ``.
-        epsilon: stabiliser added to ``L_dissim``.
+        segment_ids: ``(B, T)`` integer sub-action id per frame.
+        mask: ``(B, T)`` bool, ``True`` = valid frame (padded frames are zeroed before any arithmetic).
+        margin: ``λ >= 0``.
+        epsilon: stabiliser ``> 0`` added to ``L_dissim``.
         reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
     """
-    check_float(attention, "attention")
-    if attention.ndim != 3:
-        raise ValueError(f"attention: expected shape (B, T, M), got {shape_str(attention.shape)}")
+    _checks.tensor(attention, "attention", "(B, T, M)")
     batch, length, _ = attention.shape
-    if not isinstance(segment_ids, Tensor) or segment_ids.shape != (batch, length) or segment_ids.is_floating_point():
-        shape = shape_str(segment_ids.shape) if isinstance(segment_ids, Tensor) else type(segment_ids).__name__
-        raise ValueError(f"segment_ids: expected an integer tensor of shape {(batch, length)}, got {shape}")
-    mask = check_mask(mask, batch, length)
+    _checks.tensor(segment_ids, "segment_ids", "(B, T)", dtype="integer", sizes={"B": batch, "T": length})
     check_reduction(reduction)
-    if not float(margin) >= 0:
-        raise ValueError(f"margin: expected a non-negative λ, got {margin!r}")
-    alpha = upcast(attention)
-    valid = torch.ones(batch, length, dtype=torch.bool, device=alpha.device) if mask is None else mask
+    margin = _checks.real(margin, "margin", low=0.0)
+    epsilon = _checks.real(epsilon, "epsilon", low=0.0, low_open=True)
+    keep = frame_mask(mask, attention, time_dim=1)
+    alpha = where_kept(_checks.upcast_half(attention), keep)  # padded frames: zeros before any arithmetic
+    valid = torch.ones(batch, length, dtype=torch.bool, device=alpha.device) if keep is None else keep[..., 0]
     pair_valid = valid[:, :, None] & valid[:, None, :]
     same = (segment_ids[:, :, None] == segment_ids[:, None, :]) & pair_valid
     same = same & ~torch.eye(length, dtype=torch.bool, device=alpha.device)
@@ -76,7 +72,8 @@ class LocalParseLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, epsilon: float = 1e-6, reduction: str = "mean") -> None:
         super().__init__()
-        self.margin, self.epsilon = float(margin), float(epsilon)
+        self.margin = _checks.real(margin, "margin", low=0.0)
+        self.epsilon = _checks.real(epsilon, "epsilon", low=0.0, low_open=True)
         self.reduction = check_reduction(reduction)
 
     def forward(self, attention: Tensor, segment_ids: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -89,11 +86,11 @@ class LocalParseLoss(nn.Module):
 
 def global_parse_loss(frame_logits: Tensor, labels: Tensor, mask: Tensor | None = None, *,
                       reduction: str = "mean") -> Tensor:
-    """Global loss of TransParser (Eq. (6)): classify the action instance from its averaged frame logits.
+    r"""Global loss of TransParser (Eq. (6)): classify the action instance from its averaged frame logits.
 
     .. math::
-        L_{global} = \\mathrm{NLL}\\Bigl(\\mathrm{log\\,softmax}\\bigl(\\tfrac{1}{n}
-            \\textstyle\\sum_t W f''_t\\bigr),\\ l_A\\Bigr)
+        L_{global} = \mathrm{NLL}\Bigl(\mathrm{log\,softmax}\bigl(\tfrac{1}{n}
+            \textstyle\sum_t W f''_t\bigr),\ l_A\Bigr)
 
     ``frame_logits`` are ``W f''_t`` (a linear classifier on the features of the second SPS unit); the
     mean over the ``n`` valid frames of an instance commutes with ``W``, so averaging logits equals
@@ -103,25 +100,31 @@ def global_parse_loss(frame_logits: Tensor, labels: Tensor, mask: Tensor | None 
     Args:
         frame_logits: ``(B, K, T)`` per-frame class logits.
         labels: ``(B,)`` int64 instance labels.
-        mask: ``(B, T)`` bool, ``True`` = valid frame.
+        mask: ``(B, T)`` bool, ``True`` = valid frame; padded frames are zeroed before any arithmetic,
+            and an instance without a valid frame is left out (0 in ``"none"``, not in the mean).
         reduction: ``"mean"`` (over instances), ``"sum"`` or ``"none"`` (``(B,)``).
     """
-    check_logits(frame_logits, "frame_logits")
-    batch, classes, length = frame_logits.shape
-    if not isinstance(labels, Tensor) or labels.shape != (batch,) or labels.dtype != torch.int64:
-        shape = shape_str(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels: expected an int64 tensor of shape ({batch},), got {shape}")
-    if bool(((labels < 0) | (labels >= classes)).any()):
-        raise ValueError(f"labels: expected class ids in [0, {classes}), got {labels.tolist()}")
-    mask = check_mask(mask, batch, length)
+    _checks.tensor(frame_logits, "frame_logits", "(B, K, T)")
+    batch, classes, _ = frame_logits.shape
+    _checks.tensor(labels, "labels", "(B,)", dtype=torch.int64, sizes={"B": batch})
+    _checks.tensor_range(labels, "labels", 0, classes - 1, what="class ids")
     check_reduction(reduction)
-    x = upcast(frame_logits)
-    if mask is None:
+    keep = frame_mask(mask, frame_logits)
+    x = where_kept(_checks.upcast_half(frame_logits), keep)  # padded frames: zeros before any arithmetic
+    if keep is None:
         pooled = x.mean(-1)
+        counted = None
     else:
-        weights = mask.to(x.dtype).unsqueeze(1)
-        pooled = (x * weights).sum(-1) / weights.sum(-1).clamp(min=1)
-    return F.cross_entropy(pooled, labels, reduction=reduction)
+        frames = keep[:, 0].sum(-1)
+        pooled = x.sum(-1) / frames.clamp(min=1).unsqueeze(1).to(x.dtype)
+        counted = frames > 0  # an instance without a valid frame has no prediction: left out
+        labels = torch.where(counted, labels, torch.full_like(labels, -100))
+    values = F.cross_entropy(pooled, labels, reduction="none", ignore_index=-100)
+    if reduction == "none":
+        return values
+    if reduction == "sum" or counted is None:
+        return values.sum() if reduction == "sum" else values.mean()
+    return values.sum() / counted.sum().clamp(min=1).to(values.dtype)
 
 
 class GlobalParseLoss(nn.Module):

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice
-from ._common import check_logits, check_mask, check_reduction, check_target
+from .. import _checks
+from ._common import check_reduction, check_reference, class_target, frame_mask, where_kept
 
 __all__ = [
     "DENOMINATORS",
@@ -22,104 +22,124 @@ __all__ = [
     "smoothing_loss",
 ]
 
+# Deprecated spellings of ``denominator=`` (until the next minor release): "valid" is ``reference=None``,
+# "reference" is ``reference="ms-tcn"``.
 DENOMINATORS = ("valid", "reference")
+_DENOMINATOR_TO_REFERENCE = {"valid": None, "reference": "ms-tcn"}
 
 
-def _check_clamp(clamp: float) -> float:
-    if not float(clamp) > 0:
-        raise ValueError(f"clamp: expected a positive threshold on the squared difference, got {clamp!r}")
-    return float(clamp)
+def _reference(reference: str | None, denominator: str | None, stacklevel: int = 4) -> str | None:
+    """``reference`` (``None`` or ``"ms-tcn"``), resolving the deprecated ``denominator=`` spelling."""
+    if denominator is not None:
+        denominator = _checks.choice(denominator, DENOMINATORS, "denominator")
+    reference = _checks.renamed(reference, denominator, new="reference", old="denominator", default=None,
+                                convert=_DENOMINATOR_TO_REFERENCE.__getitem__, stacklevel=stacklevel)
+    return check_reference(reference, "ms-tcn")
 
 
-def smoothing_loss(logits: Tensor, mask: Tensor | None = None, *, clamp: float = 16.0, denominator: str = "valid",
-                   reduction: str = "mean") -> Tensor:
-    """Truncated temporal MSE on frame log-probabilities (MS-TCN, Eq. (8)–(9)).
+def _clamp(clamp: float) -> float:
+    return _checks.real(clamp, "clamp", low=0.0, low_open=True)
+
+
+def smoothing_loss(logits: Tensor, mask: Tensor | None = None, *, clamp: float = 16.0, reference: str | None = None,
+                   reduction: str = "mean", denominator: str | None = None) -> Tensor:
+    r"""Truncated temporal MSE on frame log-probabilities (MS-TCN, Eq. (8)–(9)).
 
     .. math::
-        \\Delta_{t,k} = \\log \\hat y_{t,k} - \\log \\hat y_{t-1,k},\\qquad
-        \\tilde\\Delta^2_{t,k} = \\min(\\Delta_{t,k}^2,\\ \\tau^2),\\qquad
-        L_{T\\text{-}MSE} = \\frac{1}{N}\\sum_{t,k} \\tilde\\Delta^2_{t,k}
+        \Delta_{t,k} = \log \hat y_{t,k} - \log \hat y_{t-1,k},\qquad
+        \tilde\Delta^2_{t,k} = \min(\Delta_{t,k}^2,\ \tau^2),\qquad
+        L_{T\text{-}MSE} = \frac{1}{N}\sum_{t,k} \tilde\Delta^2_{t,k}
 
     Convention (as the official code):
         - ``log ŷ`` is ``log_softmax`` over classes; the previous frame ``t − 1`` is detached, so
           gradient flows through frame ``t`` only.
         - ``clamp`` bounds the **squared** difference (``τ² = 16``, i.e. ``τ = 4``; the 2D-skeleton
           paper's text writes τ = 16, the code clamps ``Δ²`` at 16).
-        - ``denominator="valid"``: pairs ``(t − 1, t)`` with both frames valid count; the mean divides
-          by ``K ·`` their number (a padded batch gives the mean over its videos' pairs).
-        - ``denominator="reference"``: the official ``torch.mean(clamp(Δ²) · mask[:, :, 1:])`` — pairs
-          whose frame ``t`` is valid count, but the mean divides by ``B · K · (T − 1)`` including
-          padding, so padding dilutes the term. Equal to ``"valid"`` without padding.
+        - ``reference=None`` (default): pairs ``(t − 1, t)`` with both frames valid count; the mean
+          divides by ``K ·`` their number (a padded batch gives the mean over its videos' pairs).
+        - ``reference="ms-tcn"``: the official ``torch.mean(clamp(Δ²) · mask[:, :, 1:])``: the mean
+          divides by ``B · K · (T − 1)`` including padding, so padding dilutes the term. The official
+          code counts the pairs whose frame ``t`` is valid; for the masks it builds (a valid prefix
+          per video) those are the pairs with both frames valid, which is what is counted here, so
+          that a mask with holes gives padded frames no influence in both forms. Equal to the
+          default without padding.
+        - Padded frames are zeroed before any arithmetic (NaN or ±inf there reach neither the value
+          nor the gradient).
         - Computed in float32 at least (half inputs are upcast); a sequence of one frame gives 0
           (the official code gives NaN).
 
     Args:
         logits: ``(B, K, T)`` frame logits.
         mask: ``(B, T)`` bool, ``True`` = valid frame, or ``None``.
-        clamp: threshold on ``Δ²``.
-        denominator: ``"valid"`` or ``"reference"``.
+        clamp: threshold ``> 0`` on ``Δ²``.
+        reference: ``None`` or ``"ms-tcn"``.
         reduction: ``"mean"`` (the denominators above), ``"sum"`` or ``"none"`` (``(B, K, T − 1)``,
             zero where a pair does not count).
+        denominator: deprecated spelling (until the next minor release): ``"valid"`` is
+            ``reference=None``, ``"reference"`` is ``reference="ms-tcn"``.
 
     Example:
         >>> logits = torch.tensor([[[0.0, 2.0], [0.0, 0.0]]])
-        >>> round(float(smoothing_loss(logits)), 4)
-        2.0
+        >>> round(float(smoothing_loss(logits)), 4)  # (Δ0² + Δ1²) / 2 = (0.5662² + 1.4338²) / 2
+        1.1882
     """
-    check_logits(logits)
-    denominator = check_choice(denominator, DENOMINATORS, "denominator")
+    _checks.tensor(logits, "logits", "(B, K, T)")
+    reference = _reference(reference, denominator)
     check_reduction(reduction)
-    clamp = _check_clamp(clamp)
-    batch, classes, length = logits.shape
-    mask = check_mask(mask, batch, length)
-    logp = F.log_softmax(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits, dim=1)
+    clamp = _clamp(clamp)
+    classes = logits.shape[1]
+    keep = frame_mask(mask, logits)
+    mask = None if keep is None else keep[:, 0]
+    logp = F.log_softmax(where_kept(_checks.upcast_half(logits), keep), dim=1)
     squared = (logp[:, :, 1:] - logp.detach()[:, :, :-1]).pow(2).clamp(min=0, max=clamp)
-    if mask is None:
-        counted = None
-    elif denominator == "reference":
-        counted = mask[:, 1:]
-    else:
-        counted = mask[:, 1:] & mask[:, :-1]
+    counted = None if mask is None else mask[:, 1:] & mask[:, :-1]
     if counted is not None:
         squared = torch.where(counted.unsqueeze(1), squared, squared.new_zeros(()))
     if reduction == "none":
         return squared
     if reduction == "sum" or squared.numel() == 0:
         return squared.sum()
-    if denominator == "reference" or counted is None:
+    if reference == "ms-tcn" or counted is None:
         return squared.mean()
     return squared.sum() / (classes * counted.sum()).clamp(min=1)
 
 
 class SmoothingLoss(nn.Module):
-    """Module form of :func:`smoothing_loss`; ``forward(logits (B, K, T), mask (B, T) | None)``."""
+    """Module form of :func:`smoothing_loss`; ``forward(logits (B, K, T), mask (B, T) | None)``.
 
-    def __init__(self, clamp: float = 16.0, denominator: str = "valid", reduction: str = "mean") -> None:
+    ``denominator`` is the deprecated spelling of ``reference`` (see :func:`smoothing_loss`).
+    """
+
+    def __init__(self, clamp: float = 16.0, denominator: str | None = None, reduction: str = "mean", *,
+                 reference: str | None = None) -> None:
         super().__init__()
-        self.clamp = _check_clamp(clamp)
-        self.denominator = check_choice(denominator, DENOMINATORS, "denominator")
+        self.clamp = _clamp(clamp)
+        self.reference = _reference(reference, denominator)
         self.reduction = check_reduction(reduction)
 
     def forward(self, logits: Tensor, mask: Tensor | None = None) -> Tensor:
-        return smoothing_loss(logits, mask, clamp=self.clamp, denominator=self.denominator, reduction=self.reduction)
+        return smoothing_loss(logits, mask, clamp=self.clamp, reference=self.reference, reduction=self.reduction)
 
     def extra_repr(self) -> str:
-        return f"clamp={self.clamp}, denominator={self.denominator!r}, reduction={self.reduction!r}"
+        return f"clamp={self.clamp}, reference={self.reference!r}, reduction={self.reduction!r}"
 
 
 class MultiStageLoss(nn.Module):
     """The MS-TCN training objective over all stages (MS-TCN Eq. (7), (10)): ``Σ_s CE_s + λ · T-MSE_s``.
 
     ``CE_s`` is the cross-entropy of stage ``s`` averaged over the valid frames of the batch
-    (frames with ``mask == False`` or ``target == ignore_index`` are left out); ``T-MSE_s`` is
-    :func:`smoothing_loss`. With ``denominator="reference"`` the value and the gradients are those of
-    the official ``Trainer.train`` (ms-tcn, MS-TCN2, ASFormer) on the same padded batch.
+    (frames with ``mask == False`` or ``target == ignore_index`` are left out; 0 when there is none);
+    ``T-MSE_s`` is :func:`smoothing_loss`. With ``reference="ms-tcn"`` the value and the gradients are
+    those of the official ``Trainer.train`` (ms-tcn, MS-TCN2, ASFormer) on the same padded batch.
+    Padded frames are zeroed before any arithmetic.
 
     Args:
-        smoothing_weight: ``λ`` (0.15).
+        smoothing_weight: ``λ >= 0`` (0.15).
         ignore_index: target value of frames without a label.
-        clamp: threshold on ``Δ²`` (16).
-        denominator: ``"valid"`` or ``"reference"`` (see :func:`smoothing_loss`).
+        clamp: threshold ``> 0`` on ``Δ²`` (16).
+        denominator: deprecated spelling of ``reference`` (``"valid"`` → ``None``, ``"reference"`` →
+            ``"ms-tcn"``), until the next minor release.
+        reference: ``None`` or ``"ms-tcn"`` (see :func:`smoothing_loss`).
 
     Shape:
         ``forward(stage_logits (S, B, K, T), target (B, T) int64, mask (B, T) bool | None)`` → scalar.
@@ -131,49 +151,45 @@ class MultiStageLoss(nn.Module):
     """
 
     def __init__(self, smoothing_weight: float = 0.15, ignore_index: int = -100, clamp: float = 16.0,
-                 denominator: str = "valid") -> None:
+                 denominator: str | None = None, *, reference: str | None = None) -> None:
         super().__init__()
-        if not float(smoothing_weight) >= 0:
-            raise ValueError(f"smoothing_weight: expected a non-negative weight, got {smoothing_weight!r}")
-        self.smoothing_weight = float(smoothing_weight)
-        self.ignore_index = int(ignore_index)
-        self.clamp = _check_clamp(clamp)
-        self.denominator = check_choice(denominator, DENOMINATORS, "denominator")
+        self.smoothing_weight = _checks.real(smoothing_weight, "smoothing_weight", low=0.0)
+        self.ignore_index = _checks.integer(ignore_index, "ignore_index", low=None, high=None)
+        self.clamp = _clamp(clamp)
+        self.reference = _reference(reference, denominator)
 
     def forward(self, stage_logits: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        if not isinstance(stage_logits, Tensor) or stage_logits.ndim != 4:
-            shape = tuple(stage_logits.shape) if isinstance(stage_logits, Tensor) else type(stage_logits).__name__
-            raise ValueError(f"stage_logits: expected shape (S, B, K, T), got {shape}")
+        _checks.tensor(stage_logits, "stage_logits", "(S, B, K, T)")
         _, batch, classes, length = stage_logits.shape
-        check_target(target, batch, length, classes, self.ignore_index)
-        mask = check_mask(mask, batch, length)
+        class_target(target, batch, length, classes, self.ignore_index)
+        mask = _checks.tensor_mask(mask, batch, length, device=stage_logits.device)
+        labelled = target != self.ignore_index
         if mask is not None:
-            target = target.masked_fill(~mask, self.ignore_index)
-        any_labelled = bool((target != self.ignore_index).any())  # one host sync, not one per stage
+            labelled = labelled & mask
+        safe_target = torch.where(labelled, target, torch.zeros_like(target))
+        count = labelled.sum().clamp(min=1)  # no labelled frame: no classification term (not 0/0)
         total = stage_logits.new_zeros((), dtype=torch.promote_types(stage_logits.dtype, torch.float32))
         for logits in stage_logits:
-            if any_labelled:
-                ce = F.cross_entropy(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits,
-                                     target, ignore_index=self.ignore_index)
-            else:  # no labelled frame: no classification term (cross_entropy would give 0/0)
-                ce = logits.sum() * 0
-            smooth = smoothing_loss(logits, mask, clamp=self.clamp, denominator=self.denominator)
+            x = where_kept(_checks.upcast_half(logits), labelled.unsqueeze(1))
+            ce = F.cross_entropy(x, safe_target, reduction="none")
+            ce = torch.where(labelled, ce, ce.new_zeros(())).sum() / count.to(ce.dtype)
+            smooth = smoothing_loss(logits, mask, clamp=self.clamp, reference=self.reference)
             total = total + ce + self.smoothing_weight * smooth
         return total
 
     def extra_repr(self) -> str:
         return (f"smoothing_weight={self.smoothing_weight}, ignore_index={self.ignore_index}, clamp={self.clamp}, "
-                f"denominator={self.denominator!r}")
+                f"reference={self.reference!r}")
 
 
 def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | None = None, *, clamp: float = 16.0,
                               sigma: float = 1.0, squared_distance: bool = False, reduction: str = "mean",
                               reference: str | None = None) -> Tensor:
-    """Gaussian-similarity weighted T-MSE of ASRF (Ishikawa et al., WACV 2021): smooth less across feature changes.
+    r"""Gaussian-similarity weighted T-MSE of ASRF (Ishikawa et al., WACV 2021): smooth less across feature changes.
 
     .. math::
-        L = \\frac{1}{B} \\sum_b \\frac{1}{K (n_b - 1)} \\sum_{t, k}
-            \\min(\\Delta_{t,k}^2, \\tau^2)\\; \\exp\\Bigl(-\\frac{\\lVert f_t - f_{t-1} \\rVert_2}{2\\sigma^2}\\Bigr)
+        L = \frac{1}{B} \sum_b \frac{1}{K (n_b - 1)} \sum_{t, k}
+            \min(\Delta_{t,k}^2, \tau^2)\; \exp\Bigl(-\frac{\lVert f_t - f_{t-1} \rVert_2}{2\sigma^2}\Bigr)
 
     with ``Δ`` as in :func:`smoothing_loss` (class log-probabilities, previous frame detached) over the
     ``n_b`` valid frames of video ``b``.
@@ -193,30 +209,28 @@ def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | N
         logits: ``(B, K, T)`` frame logits.
         features: ``(B, D, T)`` the features the similarity is computed on (ASRF: the input features).
         mask: ``(B, T)`` bool or ``None``.
-        clamp: ``τ²`` (16).
-        sigma: ``σ`` (1).
+        clamp: ``τ² > 0`` (16).
+        sigma: ``σ > 0`` (1).
         squared_distance: use ``‖·‖²`` in the exponent.
         reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
         reference: ``None`` or ``"asrf"``.
     """
-    check_logits(logits)
-    check_logits(features, "features")
+    _checks.tensor(logits, "logits", "(B, K, T)")
     batch, _, length = logits.shape
-    if features.shape[0] != batch or features.shape[2] != length:
-        raise ValueError(f"features: expected shape ({batch}, D, {length}), got {tuple(features.shape)}")
-    mask = check_mask(mask, batch, length)
+    _checks.tensor(features, "features", "(B, D, T)", sizes={"B": batch, "T": length})
     check_reduction(reduction)
-    clamp = _check_clamp(clamp)
-    if not float(sigma) > 0:
-        raise ValueError(f"sigma: expected a positive bandwidth, got {sigma!r}")
-    if reference is not None:
-        check_choice(reference, ("asrf",), "reference")
+    clamp = _clamp(clamp)
+    sigma = _checks.real(sigma, "sigma", low=0.0, low_open=True)
+    squared_distance = _checks.flag(squared_distance, "squared_distance")
+    reference = check_reference(reference, "asrf")
+    keep = frame_mask(mask, logits)
+    # meta tensors: the valid frames cannot be read; the result's shape does not depend on them
+    mask = None if keep is None or not _checks.has_values(keep) else keep[:, 0]
     per_video = []
     for b in range(batch):  # videos of a batch have different valid lengths; no loop over frames
-        keep = slice(None) if mask is None else mask[b]
-        x = logits[b][:, keep]
-        x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-        f = features[b][:, keep].to(x.dtype)
+        valid = slice(None) if mask is None else mask[b]
+        x = _checks.upcast_half(logits[b][:, valid])
+        f = features[b][:, valid].to(x.dtype)
         distance = torch.linalg.vector_norm(f[:, 1:] - f[:, :-1], dim=0)
         weight = torch.exp(-(distance.pow(2) if squared_distance else distance) / (2 * sigma**2))
         if reference == "asrf":
@@ -241,10 +255,11 @@ class SimilaritySmoothingLoss(nn.Module):
     def __init__(self, clamp: float = 16.0, sigma: float = 1.0, squared_distance: bool = False,
                  reduction: str = "mean", reference: str | None = None) -> None:
         super().__init__()
-        self.clamp, self.sigma = _check_clamp(clamp), float(sigma)
-        self.squared_distance = bool(squared_distance)
+        self.clamp = _clamp(clamp)
+        self.sigma = _checks.real(sigma, "sigma", low=0.0, low_open=True)
+        self.squared_distance = _checks.flag(squared_distance, "squared_distance")
         self.reduction = check_reduction(reduction)
-        self.reference = reference
+        self.reference = check_reference(reference, "asrf")
 
     def forward(self, logits: Tensor, features: Tensor, mask: Tensor | None = None) -> Tensor:
         return similarity_smoothing_loss(logits, features, mask, clamp=self.clamp, sigma=self.sigma,
