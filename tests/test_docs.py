@@ -44,15 +44,12 @@ _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 # They belong to other modules' owners; the entries are expected failures (xfail, not strict) so that
 # the suite stays green while they are fixed, and must be deleted as they are fixed.
 KNOWN_DOCTEST_FAILURES: dict[str, str] = {
-    "actseg.losses._smoothing.smoothing_loss": "shows 2.0, prints 1.1882 (issue 10 §1)",
 }
 KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
-    "README.md": "line 38: uses logits, labels, mask, names without defining them",
     "docs/boundary.md": "lines 42, 68, 169, 194, 264, 294: signatures fenced as python (SyntaxError); 97, 111, "
                         "127: undefined instances / gt_dict / boundary_output; 254: doctest block without imports",
     "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
     "docs/layers.md": "line 7: undefined features; 36: torch.load of a checkpoint file that is not there",
-    "docs/losses.md": "line 30: MultiStageLoss used without an import",
     "docs/metrics.md": "line 27: the dataset loop uses an undefined loader (and model)",
     "docs/postprocess_nms.md": "line 171: undefined scores_all",
     "docs/targets.md": "lines 62, 103, 134, 169, 206, 257: doctest blocks without their imports (torch, functions)",
