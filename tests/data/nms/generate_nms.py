@@ -220,8 +220,8 @@ def main():
             else:
                 result = pandas_case(name, case, pandas_fns[name])
             cases.append({**{k: v for k, v in case.items() if k not in OUTPUTS[name]}, **result})
-        meta = dict(copy.deepcopy(stored["meta"]), torch=torch.__version__, numpy=np.__version__,
-                    pandas=pd.__version__, sources=meta_sources)
+        meta = dict(copy.deepcopy(stored["meta"]), torch=str(torch.__version__), numpy=str(np.__version__),
+                    pandas=str(pd.__version__), sources=meta_sources)
         if args.check:
             ours = [{k: c[k] for k in OUTPUTS[name]} for c in cases]
             theirs = [{k: c[k] for k in OUTPUTS[name]} for c in stored["cases"]]
