@@ -132,7 +132,7 @@ def official_train(module, name, cfg, model, x, y, mask):
         trainer = module.Trainer(**cfg["trainer"])  # its own model is replaced below
     trainer.model = model
     model.train = lambda mode=True: model  # keep eval(): dropout off
-    batch = (x, y, mask) if name != "asformer" and not name.startswith("asformer") else (x, y, mask, ["v"])
+    batch = (x, y, mask, ["v"]) if name.startswith("asformer") else (x, y, mask)  # ASFormer also yields vids
 
     class BatchGen:
         def __init__(self):

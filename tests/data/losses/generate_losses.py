@@ -77,7 +77,7 @@ def run_case(case, call):
     ``call`` returns the loss tensor, or a pair (value to store, tensor to differentiate or None when the
     reference already ran ``backward`` itself).
     """
-    out = {k: v for k, v in case.items() if k not in ("loss", "grads", "error", "warnings")}
+    out = {}
     inputs = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in case["inputs"].items()}
     names = [n for n in GRAD_INPUTS[case["function"].split(":")[-1].split(" ")[0]] if n in inputs]
     for n in names:
@@ -98,8 +98,7 @@ def run_case(case, call):
         if line not in seen:
             seen.append(line)
     out["warnings"] = seen
-    out["inputs"] = case["inputs"]
-    return out
+    return {k: out.get(k, v) for k, v in case.items()}  # the stored key order
 
 
 # ---------------------------------------------------------------------------------------------- ASRF
@@ -301,10 +300,14 @@ def main():
     parser.add_argument("--rtol", type=float, default=0.0,
                         help="with --check: accept max|new - stored| <= rtol * max|stored| per tensor (default 0)")
     args = parser.parse_args()
+    todo = args.only or ["asrf", "tags", "pygmtools_permutation"]
+    for name in ("asrf", "tags"):
+        if name in todo and getattr(args, name) is None:
+            parser.error(f"--{name} is required to regenerate {name}.pt (or leave it out with --only)")
     torch.use_deterministic_algorithms(True)
     source = args.inputs or args.out
     failed = False
-    for name in args.only or ["asrf", "tags", "pygmtools_permutation"]:
+    for name in todo:
         stored = torch.load(source / f"{name}.pt", weights_only=True)
         if name == "asrf":
             cases, notes = asrf_cases(args.asrf.resolve(), stored)

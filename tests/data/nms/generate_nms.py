@@ -219,7 +219,7 @@ def main():
                 result = batched_case(case, nms_py)
             else:
                 result = pandas_case(name, case, pandas_fns[name])
-            cases.append({**{k: v for k, v in case.items() if k not in OUTPUTS[name]}, **result})
+            cases.append({k: result.get(k, v) for k, v in case.items()})  # the stored key order
         meta = dict(copy.deepcopy(stored["meta"]), torch=str(torch.__version__), numpy=str(np.__version__),
                     pandas=str(pd.__version__), sources=meta_sources)
         if args.check:
