@@ -66,3 +66,12 @@ def first_occurrences(ids: list[Any]) -> list[int]:
             seen.add(vid)
             keep.append(i)
     return keep
+
+
+def single_video_id(video_ids: Any) -> Any:
+    """The ``video_ids`` argument of an update that takes exactly one video: ``None``, a str or an int."""
+    import numpy as np
+
+    if video_ids is None or (isinstance(video_ids, (str, int, np.integer)) and not isinstance(video_ids, bool)):
+        return video_ids.item() if isinstance(video_ids, np.integer) else video_ids
+    raise TypeError(f"video_ids: expected one id (str or int) for one video, got {type(video_ids).__name__}")
