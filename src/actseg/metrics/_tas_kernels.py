@@ -19,6 +19,7 @@ _WORD = 64
 _ONE = np.uint64(1)
 _ZERO = np.uint64(0)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_FIBONACCI = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio
 
 
 @numba.njit(cache=True, nogil=True)
@@ -51,26 +52,36 @@ def _fg_runs(labels, background, short_last, starts, ends, run_labels):  # pragm
 
 @numba.njit(cache=True, nogil=True)
 def _dense_ids(a, n, b, m, a_out, b_out):  # pragma: no cover - compiled
-    """Relabel ``a[:n]`` and ``b[:m]`` with dense ids ``0..K-1`` (equal labels, equal ids); returns ``K``."""
-    both = np.empty(n + m, dtype=np.int64)
-    both[:n] = a[:n]
-    both[n:] = b[:m]
-    order = np.argsort(both, kind="mergesort")
-    k = -1
-    prev = 0
-    for r in range(n + m):
-        i = order[r]
-        if r == 0 or both[i] != prev:
+    """Relabel ``a[:n]`` and ``b[:m]`` with dense ids ``0..K-1`` (equal labels, equal ids); returns ``K``.
+
+    An open-addressing hash table (Fibonacci hashing, linear probing): no sort, whatever the values.
+    """
+    bits = 1
+    while (1 << bits) < 2 * (n + m):
+        bits += 1
+    size = 1 << bits
+    keys = np.empty(size, dtype=np.int64)
+    ids = np.full(size, -1, dtype=np.int64)
+    shift = np.uint64(64 - bits)
+    mask = size - 1
+    k = 0
+    for i in range(n + m):
+        x = a[i] if i < n else b[i - n]
+        slot = np.int64((np.uint64(x) * _FIBONACCI) >> shift)
+        while ids[slot] >= 0 and keys[slot] != x:
+            slot = (slot + 1) & mask
+        if ids[slot] < 0:
+            keys[slot] = x
+            ids[slot] = k
             k += 1
-            prev = both[i]
         if i < n:
-            a_out[i] = k
+            a_out[i] = ids[slot]
         else:
-            b_out[i - n] = k
-    return k + 1
+            b_out[i - n] = ids[slot]
+    return k
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True)
 def _myers_step(pv, mv, eq, hin, last):  # pragma: no cover - compiled
     """One column of one 64-row block (Hyyro 2003, Fig. 5): new ``(pv, mv)`` and the last row's delta."""
     neg = np.uint64(hin < 0)
