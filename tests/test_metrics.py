@@ -585,3 +585,16 @@ def test_numpy_scalars_accepted():
     m.update([0, 1, 1], [0, 1, -1])
     assert list(m.compute()) == ["accuracy", "accuracy_foreground", "edit", "f1@50"]
     assert f1_score([1, 1], [1, 1], overlaps=np.float32(0.5)).tolist() == [100.0]
+
+
+def test_video_ids_are_validated_at_update():
+    m = SegmentationMetrics()
+    with pytest.raises(TypeError, match="video_ids: expected hashable ids"):
+        m.update([[0, 1]], [[0, 1]], video_ids=[[1]])  # used to fail later, inside compute()
+    with pytest.raises(TypeError, match="video_ids: expected a tensor with values"):
+        m.update([[0, 1]], [[0, 1]], video_ids=torch.zeros(1, device="meta"))
+    m.update([[0, 1]], [[0, 1]], video_ids=np.array([7]))
+    m.update([0, 1], [0, 1], video_ids=np.int64(8))
+    assert [v["video"] for v in m.per_video()] == [7, 8]
+    with pytest.raises(TypeError, match="protocol: expected one of"):
+        edit_score([0], [0], protocol=np.array(["mstcn", "fact"]))  # used to be numpy's ambiguous-truth error

@@ -131,8 +131,8 @@ def flag(value: Any, name: str) -> bool:
 def choice(value: Any, choices: Collection[Any], name: str) -> Any:
     """``value`` if it is one of ``choices``, else a ValueError listing them (TypeError if unhashable)."""
     try:
-        ok = value in choices
-    except TypeError:
+        ok = bool(value in choices)
+    except (TypeError, ValueError):  # unhashable, or an array (ambiguous truth value)
         ok = False
     if not ok:
         options = ", ".join(repr(c) for c in choices)

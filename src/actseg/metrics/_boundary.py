@@ -439,8 +439,8 @@ class BoundaryF1(VideoAccumulator):
     def _update_dense(self, pred: Any, target: Any, mask: Any, video_ids: Any) -> None:
         from ..postprocess._peaks import mask_rows, peaks_of_rows, real_rows
 
-        pred_rows, single = real_rows(pred, "pred", allow_3d=True)
-        target_rows, target_single = real_rows(target, "target", allow_3d=True)
+        pred_rows, single = real_rows(to_numpy(pred, "pred"), "pred", allow_3d=True)
+        target_rows, target_single = real_rows(to_numpy(target, "target"), "target", allow_3d=True)
         if target_rows.shape != pred_rows.shape or target_single != single:
             want = pred_rows.shape[1:] if single else pred_rows.shape
             got = target_rows.shape[1:] if target_single else target_rows.shape
