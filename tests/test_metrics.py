@@ -598,3 +598,22 @@ def test_video_ids_are_validated_at_update():
     assert [v["video"] for v in m.per_video()] == [7, 8]
     with pytest.raises(TypeError, match="protocol: expected one of"):
         edit_score([0], [0], protocol=np.array(["mstcn", "fact"]))  # used to be numpy's ambiguous-truth error
+
+
+def test_checks_helpers_added_for_the_metrics():
+    from actseg._checks import no_nan, values_in_range
+
+    assert values_in_range(np.array([0.5, 1.0]), "overlaps", low=0, high=1, low_open=True).tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match=r"overlaps: expected values > 0 and <= 1, got 1.5 at index \(1, 0\)"):
+        values_in_range(np.array([[0.5], [1.5]]), "overlaps", low=0, high=1, low_open=True)
+    with pytest.raises(ValueError, match="tolerance: expected values >= 0, got nan at index 0"):
+        values_in_range(np.array([np.nan]), "tolerance", low=0)
+    assert values_in_range(np.array([3, 4]), "k", low=3).tolist() == [3, 4]  # integer arrays
+    x = torch.tensor([[0.0, -float("inf")], [float("inf"), 1.0]])
+    assert no_nan(x, "pred") is x and no_nan(np.zeros(3, np.int64), "pred") is not None
+    with pytest.raises(ValueError, match=r"pred: expected no NaN, got NaN at index 1"):
+        no_nan(np.array([0.0, np.nan]), "pred")
+    with pytest.raises(ValueError, match=r"pred: expected no NaN, got NaN at index \(1, 0\)"):
+        no_nan(torch.tensor([[0.0], [float("nan")]], dtype=torch.bfloat16), "pred")
+    with pytest.raises(TypeError, match="pred: expected a tensor with values"):
+        no_nan(torch.zeros(2, device="meta"), "pred")
