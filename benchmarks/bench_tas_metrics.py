@@ -11,7 +11,12 @@ with jittered boundaries, a few wrong segment labels and heavy over-segmentation
 * the same numbers with ``actseg``: first call including the numba compilation (fresh process,
   empty ``NUMBA_CACHE_DIR``), first call with a warm on-disk cache (another fresh process), and
   the steady-state time of the whole dataset (best of ``--repeat`` after a warm-up);
-* a check that both sides agree on accuracy, edit and F1@{10,25,50} to 1e-9.
+* a check that both sides agree on accuracy, edit and F1@{10,25,50} to 1e-9;
+* two stress cases of the per-video functions (actseg only; the reference's pure-Python dynamic
+  programme would take hours on the first): ``edit_score`` and ``f1_score`` on one video of
+  ``--fragmented-frames`` frames (default 100,000) whose labels change at every frame (48 classes,
+  ~98,000 segments per side), and the time and peak memory of ``f1_score([2**34, 0], [2**34, 0])``
+  in a fresh process (cost must depend on the number of distinct labels, not their values).
 
 The reference is not part of actseg. Get it with::
 
@@ -212,6 +217,48 @@ def child_first_call(args: argparse.Namespace) -> None:
     }))
 
 
+def child_huge_ids() -> None:
+    """Run in a fresh process: time and peak-RSS growth of F1 with a class id of 2**34."""
+    import resource
+
+    from actseg.metrics import f1_score
+
+    f1_score([1, 0], [1, 0])  # numba import + cache load, not counted
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    f1 = f1_score([2**34, 0], [2**34, 0])
+    seconds = time.perf_counter() - t0
+    rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_rss_growth_mb": (rss1 - rss0) / 1024, "f1": f1.tolist()}))
+
+
+def huge_ids_in_fresh_process() -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_child-huge"], capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else str(proc.returncode)}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def fragmented(t_len: int, repeat: int, seed: int = 0) -> dict[str, Any]:
+    """Best-of-``repeat`` seconds of ``edit_score`` and ``f1_score`` on one per-frame fragmented video."""
+    from actseg.metrics import edit_score, f1_score
+
+    rng = np.random.default_rng(seed)
+    pred, target = rng.integers(0, N_CLASSES, t_len), rng.integers(0, N_CLASSES, t_len)
+    edit_score(pred[:100], target[:100])  # warm-up
+    f1_score(pred[:100], target[:100])
+    out: dict[str, Any] = {"frames": t_len, "segments": [int(1 + np.count_nonzero(np.diff(x))) for x in (pred, target)]}
+    for name, fn in (("edit_score", edit_score), ("f1_score", f1_score)):
+        best = best_cpu = float("inf")
+        for _ in range(repeat):
+            t0, c0 = time.perf_counter(), time.process_time()
+            value = fn(pred, target)
+            best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
+        out[name] = {"seconds": best, "cpu_seconds": best_cpu, "value": np.asarray(value).tolist()}
+    return out
+
+
 def first_call_in_fresh_process(args: argparse.Namespace, cache_dir: str) -> dict[str, Any]:
     cmd = [sys.executable, os.path.abspath(__file__), "--_child",
            "--videos", str(args.videos), "--seed", str(args.seed),
@@ -311,8 +358,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--t-min", type=int, default=500)
     p.add_argument("--t-max", type=int, default=10000)
     p.add_argument("--repeat", type=int, default=3, help="steady-state repetitions, best is kept (default: 3)")
+    p.add_argument("--fragmented-frames", type=int, default=100_000, metavar="T",
+                   help="frames of the per-frame fragmented video for edit/F1 (default: 100000; 0 skips)")
     p.add_argument("--json", metavar="OUT", help="write the numbers to this JSON file")
     p.add_argument("--_child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--_child-huge", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -320,6 +370,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args._child:
         child_first_call(args)
+        return 0
+    if args._child_huge:
+        child_huge_ids()
         return 0
 
     ref_path, why = resolve_reference(args)
@@ -386,6 +439,20 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
 
     print_table(report)
+    if args.fragmented_frames > 0:
+        frag = fragmented(args.fragmented_frames, args.repeat)
+        report["fragmented"] = frag
+        print(f"\nper-frame fragmented video, {frag['frames']:,} frames, {frag['segments'][0]:,} / "
+              f"{frag['segments'][1]:,} segments (best of {args.repeat}, wall / CPU): edit_score "
+              f"{frag['edit_score']['seconds']:.3f} / {frag['edit_score']['cpu_seconds']:.3f} s, f1_score "
+              f"{frag['f1_score']['seconds']:.3f} / {frag['f1_score']['cpu_seconds']:.3f} s")
+    huge = huge_ids_in_fresh_process()
+    report["huge_ids"] = huge
+    if "error" in huge:
+        print(f"f1_score([2**34, 0], [2**34, 0]) failed in a fresh process: {huge['error']}")
+    else:
+        print(f"f1_score([2**34, 0], [2**34, 0]): {huge['seconds'] * 1e3:.2f} ms, peak RSS growth "
+              f"{huge['peak_rss_growth_mb']:.1f} MB (fresh process)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")

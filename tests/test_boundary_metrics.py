@@ -209,15 +209,15 @@ def test_boundary_f1_accepts_tensors():
     [
         ({"pred_boundaries": [1, float("nan")]}, ValueError, "pred_boundaries: expected finite"),
         ({"pred_boundaries": [[1, 2]]}, ValueError, "pred_boundaries: expected a 1-D"),
-        ({"pred_boundaries": [True]}, TypeError, "pred_boundaries: expected integer or float"),
+        ({"pred_boundaries": [True]}, TypeError, r"pred_boundaries: expected a real \(integer or floating\) dtype"),
         ({"gt_boundaries": [1, [2]]}, TypeError, "gt_boundaries: expected boundary positions or one sequence"),
         ({"gt_boundaries": "abc"}, TypeError, "gt_boundaries: expected a numpy array"),
-        ({"tolerance": -1}, ValueError, "tolerance: expected finite tolerances >= 0"),
+        ({"tolerance": -1}, ValueError, "tolerance: expected a finite number >= 0, got -1"),
         ({"tolerance": []}, ValueError, "tolerance: expected at least one"),
         ({"relative_to": 0}, ValueError, "relative_to: expected a finite number > 0"),
         ({"matching": "hungarian"}, ValueError, "matching: expected one of"),
         ({"valid_range": (5, 1)}, ValueError, "valid_range: expected start <= end"),
-        ({"valid_range": 3}, ValueError, "valid_range: expected a pair"),
+        ({"valid_range": 3}, TypeError, "valid_range: expected a pair"),
     ],
 )
 def test_boundary_f1_bad_input(kwargs, error, match):
@@ -324,7 +324,7 @@ def test_update_bad_input(protocol, call, error, match):
         ({"tolerance_mode": "frames"}, ValueError, "tolerance_mode: expected one of"),
         ({"matching": "optimal"}, ValueError, "matching: expected one of"),
         ({"thresholds": [0.1, 0.1]}, ValueError, "thresholds: expected distinct"),
-        ({"thresholds": [-0.1]}, ValueError, "thresholds: expected finite tolerances >= 0"),
+        ({"thresholds": [-0.1]}, ValueError, "thresholds: expected values >= 0, got -0.1 at index 0"),
         ({"boundary_threshold": "0.5"}, TypeError, "boundary_threshold: expected a real number"),
     ],
 )
@@ -447,3 +447,47 @@ def test_two_ranks_equal_one_process(tmp_path):
 
 def test_protocol_names():
     assert BOUNDARY_PROTOCOLS == ("tapos", "tapos_absolute", "gebd", "asrf")
+
+
+# ----------------------------------------------------------------------------------------------
+# the input boundary (actseg._checks): numpy scalars, public names in messages
+
+
+def test_numpy_scalars_are_numbers():
+    a = boundary_f1([10, 31, 70], [12, 30, 50], tolerance=np.int64(5), relative_to=np.float32(1.0),
+                    valid_range=(np.int32(0), np.float64(99)))
+    b = boundary_f1([10, 31, 70], [12, 30, 50], tolerance=5, relative_to=1.0, valid_range=(0, 99))
+    assert a == b and a.tp == 2
+    m = BoundaryF1(protocol="gebd", boundary_threshold=np.float32(0.5), consistency_threshold=np.float64(0.3))
+    m.update([1.0], [1.0], duration=np.float32(5.0), consistency=np.float64(0.5), video_ids=np.int64(3))
+    assert m.compute()["f1"] == 1.0 and m.per_video()[0]["video"] == 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"tolerance": [1, float("nan")]}, ValueError, "tolerance: expected finite values, got nan at index 1"),
+        ({"tolerance": [1, -1]}, ValueError, "tolerance: expected values >= 0, got -1.0 at index 1"),
+        ({"tolerance": float("inf")}, ValueError, "tolerance: expected a finite number >= 0, got inf"),
+        ({"tolerance": "1"}, TypeError, "tolerance: expected a numpy array"),
+        ({"valid_range": (float("nan"), 3)}, ValueError, r"valid_range\[0\]: expected a finite number"),
+        ({"valid_range": (0, 1, 2)}, TypeError, "valid_range: expected a pair"),
+        ({"relative_to": True}, TypeError, "relative_to: expected a real number, got bool"),
+        ({"gt_boundaries": np.array([[1.0, np.inf]])}, ValueError, "gt_boundaries: expected finite values"),
+        ({"pred_boundaries": torch.zeros(2, device="meta")}, TypeError, "pred_boundaries: expected a tensor with"),
+    ],
+)
+def test_boundary_f1_bad_input_names_the_argument(kwargs, error, match):
+    args = {"pred_boundaries": [1, 2], "gt_boundaries": [1, 3], "tolerance": 1} | kwargs
+    with pytest.raises(error, match=match):
+        boundary_f1(**args)
+
+
+def test_update_scalars_name_the_argument():
+    m = BoundaryF1(protocol="gebd")
+    with pytest.raises(TypeError, match="consistency: expected a real number, got str"):
+        m.update([1.0], [1.0], duration=5.0, consistency="high")
+    with pytest.raises(ValueError, match="duration: expected a finite number > 0, got nan"):
+        m.update([1.0], [1.0], duration=float("nan"))
+    with pytest.raises(TypeError, match="video_ids: expected one id"):
+        m.update([1.0], [1.0], duration=5.0, video_ids=True)

@@ -159,7 +159,8 @@ def test_protocol_epsilons_on_perfect_prediction(protocol):
         (lambda: edit_score([0], [0], protocol="bogus"), ValueError, "protocol: expected one of"),
         (lambda: edit_score([True], [False]), TypeError, "pred: expected an integer dtype, got bool"),
         (lambda: edit_score([[0]], [[0]]), ValueError, "pred: expected a 1-D array"),
-        (lambda: segment_stats([0], [0], overlaps=[0.0]), ValueError, r"overlaps: expected IoU thresholds in \(0, 1\]"),
+        (lambda: segment_stats([0], [0], overlaps=[0.0]), ValueError,
+         r"overlaps: expected values > 0 and <= 1, got 0.0 at index 0"),
         (lambda: segment_stats([0], [0], overlaps=[]), ValueError, "overlaps: expected at least one"),
         (lambda: f1_score([0], [0], background=[-1]), ValueError, "background: expected class ids >= 0"),
         (lambda: f1_score([0], [0], background="bg"), TypeError, "background"),
@@ -216,7 +217,12 @@ def test_accumulator_equals_per_video_functions():
     p, r = tp / (tp + fp), tp / (tp + fn)
     np.testing.assert_allclose([out["f1@10"], out["f1@25"], out["f1@50"]], np.nan_to_num(2 * p * r / (p + r)) * 100)
     assert out["accuracy"] == pytest.approx(100 * correct / total)
-    assert out["edit"] == pytest.approx(np.mean(edits)) or math.isnan(out["edit"])
+    expected_edit = float(np.mean(edits))  # NaN only if a video has no foreground segment on either side
+    if math.isnan(expected_edit):
+        assert math.isnan(out["edit"])
+    else:
+        assert out["edit"] == pytest.approx(expected_edit, rel=1e-12)
+    assert math.isnan(expected_edit) == any(math.isnan(e) for e in edits)
     per_video = m.per_video()
     assert len(per_video) == len(videos) and per_video[0]["video"] is None
 
@@ -375,3 +381,239 @@ def test_video_order_does_not_change_dataset_numbers(videos, order, protocol):
     shuffled = list(videos)
     order.shuffle(shuffled)
     assert _same(_dataset(videos, protocol, background=[0]), _dataset(shuffled, protocol, background=[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# regression tests (issue 10)
+
+
+def _dp_distance(a, b):
+    """The scripts' edit distance, as a readable dynamic programme."""
+    d = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, d = d, [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            d[j] = prev[j - 1] if x == y else 1 + min(prev[j - 1], prev[j], d[j - 1])
+    return d[-1]
+
+
+segment_sequences = st.tuples(st.lists(st.integers(0, 3), max_size=300), st.lists(st.integers(0, 3), max_size=300),
+                              st.sampled_from([1, 2**40, -(2**62)]))
+
+
+@given(pair=segment_sequences)
+@settings(max_examples=150, deadline=None)
+def test_bit_parallel_edit_distance_equals_the_dynamic_programme(pair):
+    # lengths up to 300 cross the 64-row blocks (and the two-block sweep); label values of any size
+    from actseg.metrics._tas_kernels import levenshtein
+
+    a, b, scale = pair
+    p = np.asarray(a, dtype=np.int64) * scale
+    y = np.asarray(b, dtype=np.int64) * scale
+    assert levenshtein(p, len(a), y, len(b)) == _dp_distance(a, b)
+
+
+@pytest.mark.parametrize("n", [63, 64, 65, 127, 128, 129, 200])
+def test_bit_parallel_edit_distance_at_block_edges(n):
+    from actseg.metrics._tas_kernels import levenshtein
+
+    rng = np.random.default_rng(n)
+    for m in (1, n - 1, n, n + 1, 3 * n):
+        a, b = rng.integers(0, 3, n), rng.integers(0, 3, m)
+        assert levenshtein(a, n, b, m) == _dp_distance(a.tolist(), b.tolist())
+    assert levenshtein(np.zeros(n, np.int64), n, np.ones(n, np.int64), 0) == n
+
+
+def test_huge_class_ids_cost_nothing():
+    # used to allocate a table of max(label) + 1 entries: 2**34 -> 16.5 GB and 41 s; 2**62 -> MemoryError
+    big = 2**62
+    assert f1_score([big, 0], [big, 0]).tolist() == [100.0] * 3
+    assert edit_score([big, big - 1, 0], [big, 0, 0], background=[big - 1]) == 100.0
+    tp, fp, fn = segment_stats([2**34, 2**34, 0], [2**34, 5, 5], background=[0], overlaps=[0.5])
+    assert (tp.tolist(), fp.tolist(), fn.tolist()) == ([1], [0], [1])  # IoU 1/2 with the first GT segment
+    small = segment_stats([1, 1, 0], [1, 5, 5], background=[0], overlaps=[0.5])
+    assert [v.tolist() for v in small] == [tp.tolist(), fp.tolist(), fn.tolist()]
+    m = SegmentationMetrics(background=[big])
+    m.update(np.array([[big, 7, 7, 2**40]]), np.array([[big, 7, 7, 2**40]]))
+    assert m.compute() == {"accuracy": 100.0, "accuracy_foreground": 100.0, "edit": 100.0,
+                           "f1@10": 100.0, "f1@25": 100.0, "f1@50": 100.0}
+
+
+def _fragmented(t_len, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 48, t_len), rng.integers(0, 48, t_len)
+
+
+def test_fragmented_100k_frames_is_fast():
+    # used to be a quadratic dynamic programme: 9.4 s for edit and again for F1 (which computed it)
+    import time
+
+    pred, target = _fragmented(100_000)
+    edit_score(pred[:200], target[:200])  # compiled / loaded from the cache outside the timing
+    f1_score(pred[:200], target[:200])
+    t0 = time.process_time()
+    edit = edit_score(pred, target)
+    t_edit = time.process_time() - t0
+    t0 = time.process_time()
+    f1 = f1_score(pred, target)
+    t_f1 = time.process_time() - t0
+    assert t_edit < 4.0 and t_f1 < 0.5, (t_edit, t_f1)
+    assert 0 < edit < 100 and f1.shape == (3,)
+    assert edit == edit_score(target, pred)  # symmetric
+
+
+def test_f1_does_not_compute_the_edit_distance(monkeypatch):
+    from actseg.metrics import _segmentation
+
+    pred, target = _fragmented(300, seed=1)
+    expected = f1_score(pred, target)
+    flags = []
+    original = _segmentation._video_row
+
+    def spy(*args, **kwargs):
+        flags.append(kwargs.get("with_edit", True))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_segmentation, "_video_row", spy)
+    np.testing.assert_array_equal(f1_score(pred, target), expected)
+    segment_stats(pred, target)
+    edit_score(pred, target)
+    assert flags == [False, False, True]
+    row_f1 = original(pred, target, np.zeros(0, np.int64), np.array([0.1]), "mstcn", with_edit=False)
+    row = original(pred, target, np.zeros(0, np.int64), np.array([0.1]), "mstcn")
+    assert math.isnan(row_f1[4]) and row[4] == edit_score(pred, target)
+    np.testing.assert_array_equal(row_f1[5:], row[5:])
+
+
+def test_nan_scores_are_rejected():
+    scores = np.random.default_rng(0).normal(size=(1, 4, 6))
+    scores[0, 2, 3] = np.nan  # argmax used to pick class 2 there silently
+    target = np.zeros((1, 6), np.int64)
+    for pred in (scores, torch.from_numpy(scores), torch.from_numpy(scores).half()):
+        with pytest.raises(ValueError, match=r"pred: expected no NaN, got NaN at index \(0, 2, 3\)"):
+            SegmentationMetrics().update(pred, target)
+    finite = np.where(np.isnan(scores), -np.inf, scores)  # -inf (a masked class) is fine
+    m = SegmentationMetrics()
+    m.update(finite, target)
+    assert m.num_videos == 1
+
+
+def test_integer_scores_rejected_as_tensor_and_as_array():
+    scores = np.zeros((2, 3, 5), np.int64)
+    for pred in (scores, torch.from_numpy(scores)):
+        with pytest.raises(TypeError, match=r"pred: expected floating class scores for a 3-D input \(B, K, T\)"):
+            SegmentationMetrics().update(pred, np.zeros((2, 5), np.int64))
+    with pytest.raises(TypeError, match="pred: expected an integer dtype, got float"):
+        SegmentationMetrics().update(torch.zeros(2, 5), torch.zeros(2, 5, dtype=torch.long))
+    with pytest.raises(TypeError, match="target: expected an integer dtype, got float32"):
+        SegmentationMetrics().update(torch.zeros(2, 3, 5), torch.zeros(2, 5))
+
+
+def test_meta_scores_rejected():
+    with pytest.raises(TypeError, match="pred: expected a tensor with values"):
+        SegmentationMetrics().update(torch.zeros(1, 3, 5, device="meta"), torch.zeros(1, 5, dtype=torch.long))
+
+
+def test_stacked_stages_message_lists_every_layout():
+    out = torch.randn(4, 2, 5, 9)  # (S, B, K, T) of actseg's multi-stage models
+    target = torch.zeros(2, 9, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"pred: expected \(T,\) or \(B, T\) integer class ids, or \(B, K, T\) "
+                                         r"floating class scores, got shape \(4, 2, 5, 9\); a multi-stage output "
+                                         r"\(S, B, K, T\) is not accepted: pass its last stage \(out\[-1\]\)"):
+        SegmentationMetrics().update(out, target)
+    m = SegmentationMetrics()
+    m.update(out[-1], target)
+    assert m.num_videos == 2
+
+
+def test_bool_ignore_index_is_not_class_one():
+    with pytest.raises(TypeError, match="ignore_index: expected an integer or a collection of integers, got bool"):
+        accuracy([1, 0, 2], [1, 0, 2], ignore_index=True)
+    with pytest.raises(TypeError, match="ignore_index"):
+        SegmentationMetrics(ignore_index=np.bool_(True))
+    assert accuracy([1, 0, 2], [1, 0, 0], ignore_index=np.int64(1)) == 50.0  # numpy integers are integers
+
+
+ignore_cases = st.integers(2, 40).flatmap(
+    lambda n: st.tuples(st.lists(st.integers(0, 4), min_size=n, max_size=n),
+                        st.lists(st.integers(-1, 4), min_size=n, max_size=n),
+                        st.sets(st.integers(-1, 4), max_size=3))
+)
+
+
+@given(case=ignore_cases, protocol=st.sampled_from(PROTOCOLS))
+@settings(max_examples=100, deadline=None)
+def test_ignore_set_removes_frames_first(case, protocol):
+    # LTContext's IGNORED_CLASSES: frames whose target is in the set leave both sequences first,
+    # anywhere in the video (holes, not only a padded tail)
+    pred, target, ignored = case
+    ignored = ignored | {-1}
+    keep = [i for i, y in enumerate(target) if y not in ignored]
+    p, y = [pred[i] for i in keep], [target[i] for i in keep]
+    if not keep:
+        assert math.isnan(accuracy(pred, target, ignore_index=ignored))
+        assert math.isnan(edit_score(pred, target, ignore_index=sorted(ignored)))
+        assert segment_stats(pred, target, ignore_index=ignored)[0].tolist() == [0, 0, 0]
+        return
+    assert accuracy(pred, target, ignore_index=ignored) == accuracy(p, y)
+    kw = {"background": [0], "protocol": protocol}
+    s = edit_score(p, y, **kw)
+    got = edit_score(pred, target, ignore_index=tuple(ignored), **kw)
+    assert got == s or (math.isnan(got) and math.isnan(s))
+    assert np.array_equal(f1_score(pred, target, ignore_index=np.array(sorted(ignored)), **kw), f1_score(p, y, **kw))
+    a = SegmentationMetrics(ignore_index=ignored, **kw)
+    a.update(pred, target)
+    b = SegmentationMetrics(**kw)
+    b.update(p, y)
+    assert _same(a.compute(), b.compute())
+    assert a.ignore_index == tuple(sorted(ignored))
+
+
+def test_ignore_set_with_mask_holes():
+    pred = np.array([[1, 1, 2, 2, 3, 3, 0, 0]])
+    target = np.array([[1, 1, 9, 2, 3, 7, 0, 0]])
+    mask = np.array([[True, False, True, True, True, True, True, False]])
+    m = SegmentationMetrics(ignore_index=[9, 7], background=[0])
+    m.update(pred, target, mask=mask)
+    # kept frames 0, 3, 4, 6: pred [1, 2, 3, 0], target [1, 2, 3, 0]
+    assert m.compute()["accuracy"] == 100.0 and m.compute()["edit"] == 100.0
+    assert m.per_video()[0]["accuracy"] == 100.0
+
+
+def test_numpy_scalars_accepted():
+    m = SegmentationMetrics(overlaps=np.float64(0.5), ignore_index=np.int32(-1), background=np.int64(0))
+    m.update([0, 1, 1], [0, 1, -1])
+    assert list(m.compute()) == ["accuracy", "accuracy_foreground", "edit", "f1@50"]
+    assert f1_score([1, 1], [1, 1], overlaps=np.float32(0.5)).tolist() == [100.0]
+
+
+def test_video_ids_are_validated_at_update():
+    m = SegmentationMetrics()
+    with pytest.raises(TypeError, match="video_ids: expected hashable ids"):
+        m.update([[0, 1]], [[0, 1]], video_ids=[[1]])  # used to fail later, inside compute()
+    with pytest.raises(TypeError, match="video_ids: expected a tensor with values"):
+        m.update([[0, 1]], [[0, 1]], video_ids=torch.zeros(1, device="meta"))
+    m.update([[0, 1]], [[0, 1]], video_ids=np.array([7]))
+    m.update([0, 1], [0, 1], video_ids=np.int64(8))
+    assert [v["video"] for v in m.per_video()] == [7, 8]
+    with pytest.raises(TypeError, match="protocol: expected one of"):
+        edit_score([0], [0], protocol=np.array(["mstcn", "fact"]))  # used to be numpy's ambiguous-truth error
+
+
+def test_checks_helpers_added_for_the_metrics():
+    from actseg._checks import no_nan, values_in_range
+
+    assert values_in_range(np.array([0.5, 1.0]), "overlaps", low=0, high=1, low_open=True).tolist() == [0.5, 1.0]
+    with pytest.raises(ValueError, match=r"overlaps: expected values > 0 and <= 1, got 1.5 at index \(1, 0\)"):
+        values_in_range(np.array([[0.5], [1.5]]), "overlaps", low=0, high=1, low_open=True)
+    with pytest.raises(ValueError, match="tolerance: expected values >= 0, got nan at index 0"):
+        values_in_range(np.array([np.nan]), "tolerance", low=0)
+    assert values_in_range(np.array([3, 4]), "k", low=3).tolist() == [3, 4]  # integer arrays
+    x = torch.tensor([[0.0, -float("inf")], [float("inf"), 1.0]])
+    assert no_nan(x, "pred") is x and no_nan(np.zeros(3, np.int64), "pred") is not None
+    with pytest.raises(ValueError, match=r"pred: expected no NaN, got NaN at index 1"):
+        no_nan(np.array([0.0, np.nan]), "pred")
+    with pytest.raises(ValueError, match=r"pred: expected no NaN, got NaN at index \(1, 0\)"):
+        no_nan(torch.tensor([[0.0], [float("nan")]], dtype=torch.bfloat16), "pred")
+    with pytest.raises(TypeError, match="pred: expected a tensor with values"):
+        no_nan(torch.zeros(2, device="meta"), "pred")

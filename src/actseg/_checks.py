@@ -131,8 +131,8 @@ def flag(value: Any, name: str) -> bool:
 def choice(value: Any, choices: Collection[Any], name: str) -> Any:
     """``value`` if it is one of ``choices``, else a ValueError listing them (TypeError if unhashable)."""
     try:
-        ok = value in choices
-    except TypeError:
+        ok = bool(value in choices)
+    except (TypeError, ValueError):  # unhashable, or an array (ambiguous truth value)
         ok = False
     if not ok:
         options = ", ".join(repr(c) for c in choices)
@@ -497,4 +497,51 @@ def tensor_range(x: Any, name: str, low: float | None = None, high: float | None
         what = f"finite {what}" if x.is_floating_point() else what
         raise ValueError(f"{name}: expected {what}{' ' + rng if rng else ''}, got {value} "
                          f"at index {tuple(int(i) for i in torch.nonzero(bad)[0])}")
+
+# ---------------------------------------------------------------------------------------------
+# array ranges, NaN checks (metrics)
+
+
+def values_in_range(arr: np.ndarray, name: str, *, low: float | None = None, high: float | None = None,
+                    low_open: bool = False, high_open: bool = False) -> np.ndarray:
+    """ValueError naming ``name`` unless every value of a real numpy array lies in the given range.
+
+    The array form of :func:`real`'s range (e.g. tolerances ``>= 0``, IoU thresholds in ``(0, 1]``);
+    NaN is out of every range. Returns ``arr``.
+    """
+    bad = np.isnan(arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, dtype=bool)
+    if low is not None:
+        bad |= arr <= low if low_open else arr < low
+    if high is not None:
+        bad |= arr >= high if high_open else arr > high
+    if bad.any():
+        value = arr[bad].flat[0]
+        raise ValueError(f"{name}: expected values {_range_text(low, high, low_open, high_open)}, got "
+                         f"{value.item()!r} at index {_first_index(bad)}")
+    return arr
+
+
+def no_nan(x: Any, name: str) -> Any:
+    """ValueError naming ``name`` if a floating tensor or array holds NaN (infinities pass: masked logits).
+
+    Tensors are checked on their device (no copy to the host); a meta tensor is a ``TypeError``,
+    since the values must be read. Returns ``x``.
+    """
+    if is_tensor(x):
+        if x.is_meta:
+            raise TypeError(f"{name}: expected a tensor with values (CPU or CUDA), got a meta tensor")
+        if not x.is_floating_point():
+            return x
+        import torch
+
+        bad = torch.isnan(x.detach())
+        if bool(bad.any()):
+            index = tuple(int(i) for i in torch.nonzero(bad)[0].tolist())
+            raise ValueError(f"{name}: expected no NaN, got NaN at index {index[0] if len(index) == 1 else index}")
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind == "f" and arr.size:
+        bad = np.isnan(arr)
+        if bad.any():
+            raise ValueError(f"{name}: expected no NaN, got NaN at index {_first_index(bad)}")
     return x

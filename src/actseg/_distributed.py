@@ -34,12 +34,16 @@ def batch_video_ids(video_ids: Any, batch: int, single: bool) -> list[Any]:
     ``None`` gives anonymous records; one id is accepted for a single (unbatched) video; a tensor or
     array of ids is converted to Python values.
     """
-    from collections.abc import Sequence
+    from collections.abc import Hashable, Sequence
 
     if video_ids is None:
         return [None] * batch
-    if hasattr(video_ids, "tolist") and not isinstance(video_ids, (str, bytes)):
-        video_ids = video_ids.tolist()
+    from ._checks import is_tensor, to_numpy
+
+    if is_tensor(video_ids):
+        video_ids = to_numpy(video_ids, "video_ids").tolist()  # a meta tensor is a TypeError
+    elif hasattr(video_ids, "tolist") and not isinstance(video_ids, (str, bytes)):
+        video_ids = video_ids.tolist()  # numpy arrays and scalars
     if single and (isinstance(video_ids, (str, int)) or not isinstance(video_ids, Sequence)):
         return [video_ids]
     if isinstance(video_ids, str) or not isinstance(video_ids, Sequence):
@@ -47,6 +51,9 @@ def batch_video_ids(video_ids: Any, batch: int, single: bool) -> list[Any]:
         raise TypeError(f"video_ids: expected a sequence of {batch} ids for a batch, got {kind}")
     if len(video_ids) != batch:
         raise ValueError(f"video_ids: expected {batch} ids (one per batch element), got {len(video_ids)}")
+    for i, vid in enumerate(video_ids):
+        if not isinstance(vid, Hashable):  # the ids key the records (de-duplication)
+            raise TypeError(f"video_ids: expected hashable ids (str or int), got {type(vid).__name__} at position {i}")
     return list(video_ids)
 
 
@@ -66,3 +73,12 @@ def first_occurrences(ids: list[Any]) -> list[int]:
             seen.add(vid)
             keep.append(i)
     return keep
+
+
+def single_video_id(video_ids: Any) -> Any:
+    """The ``video_ids`` argument of an update that takes exactly one video: ``None``, a str or an int."""
+    import numpy as np
+
+    if video_ids is None or (isinstance(video_ids, (str, int, np.integer)) and not isinstance(video_ids, bool)):
+        return video_ids.item() if isinstance(video_ids, np.integer) else video_ids
+    raise TypeError(f"video_ids: expected one id (str or int) for one video, got {type(video_ids).__name__}")

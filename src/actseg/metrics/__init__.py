@@ -7,6 +7,10 @@
   skeleton-TAS "mAP"s). Fractions in [0, 1].
 - Boundaries (temporal action parsing, generic event boundaries): :func:`boundary_f1` and
   :class:`BoundaryF1` with the TAPOS, Kinetics-GEBD and ASRF protocols.
+
+The three dataset accumulators share one base (per-video records keyed by video id, ``merge``,
+``reset``, gather over ``torch.distributed`` with de-duplication, picklable): see
+``docs/metrics.md``, "One accumulator base".
 """
 
 from ._boundary import (

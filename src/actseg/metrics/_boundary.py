@@ -34,8 +34,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._checks import check_choice, is_tensor, shape_str, to_numpy
-from .._distributed import batch_video_ids, first_occurrences, gather_objects
+from .._checks import choice, is_tensor, real, real_array, real_pair, shape_str, to_numpy, values_in_range
+from .._distributed import batch_video_ids, single_video_id
+from ._accumulator import VideoAccumulator
 
 __all__ = [
     "ABSOLUTE_THRESHOLDS",
@@ -95,32 +96,9 @@ class BoundaryMatch(NamedTuple):
 # argument handling
 
 
-def _real(value: Any, name: str, *, positive: bool = False) -> float:
-    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    out = float(value)
-    if not math.isfinite(out) or (positive and out <= 0):
-        raise ValueError(f"{name}: expected a finite number{' > 0' if positive else ''}, got {value}")
-    return out
-
-
 def _positions(x: Any, name: str) -> np.ndarray:
     """A 1-D finite float64 array of boundary positions (frames or seconds), order kept."""
-    arr = np.asarray(x) if isinstance(x, (list, tuple)) else to_numpy(x, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D sequence of boundary positions, got shape {shape_str(arr.shape)}")
-    return _finite_float64(arr, name)
-
-
-def _finite_float64(arr: np.ndarray, name: str) -> np.ndarray:
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.float64)
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: expected integer or float positions, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: expected finite positions, got {arr[~np.isfinite(arr)][0]}")
-    return arr
+    return real_array(x, name, 1, dtype=np.float64)
 
 
 def _is_sequence(v: Any) -> bool:
@@ -132,14 +110,14 @@ def _raters(gt: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(gt, np.ndarray) or is_tensor(gt):
         arr = to_numpy(gt, name)
         if arr.ndim == 1:
-            return _finite_float64(arr, name), np.array([0, arr.shape[0]], dtype=np.int64)
+            return _positions(arr, name), np.array([0, arr.shape[0]], dtype=np.int64)
         if arr.ndim != 2:
             raise ValueError(f"{name}: expected a 1-D sequence or one sequence per rater, got shape "
                              f"{shape_str(arr.shape)}")
         if arr.shape[0] == 0:
             raise ValueError(f"{name}: expected at least one rater, got none")
         offsets = np.arange(arr.shape[0] + 1, dtype=np.int64) * arr.shape[1]
-        return _finite_float64(arr.reshape(-1), name), offsets
+        return real_array(arr, name, dtype=np.float64).reshape(-1), offsets
     if not isinstance(gt, (list, tuple)):
         raise TypeError(f"{name}: expected a numpy array, a torch.Tensor or a sequence, got {type(gt).__name__}")
     if len(gt) == 0 or not _is_sequence(gt[0]):  # one annotation: a flat sequence of numbers
@@ -162,36 +140,26 @@ def _raters(gt: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(nested) from exc
     if flat.ndim != 1:
         raise ValueError(nested)
-    return _finite_float64(flat, name), offsets
+    return _positions(flat, name), offsets
 
 
 def _tolerances(tolerance: Any, name: str) -> tuple[np.ndarray, bool]:
-    scalar = isinstance(tolerance, numbers.Real) and not isinstance(tolerance, bool)
-    if isinstance(tolerance, bool):
+    """Tolerances ``d >= 0`` as a non-empty float64 vector, and whether one real number was given."""
+    if isinstance(tolerance, numbers.Real) and not isinstance(tolerance, (bool, np.bool_)):
+        return np.array([real(tolerance, name, low=0)]), True
+    if isinstance(tolerance, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a real number or a sequence of them, got bool")
-    values = [tolerance] if scalar else list(to_numpy(tolerance, name).reshape(-1))
-    if not values:
+    values = real_array(tolerance, name, (0, 1), dtype=np.float64).reshape(-1)
+    if values.size == 0:
         raise ValueError(f"{name}: expected at least one tolerance, got none")
-    out = []
-    for v in values:
-        v = float(v)
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(f"{name}: expected finite tolerances >= 0, got {v}")
-        out.append(v)
-    return np.asarray(out, dtype=np.float64), scalar
+    return values_in_range(values, name, low=0), False
 
 
 def _range(valid_range: Any) -> tuple[float, float]:
     """The inclusive ``(start, end)`` filter of the scripts (``start <= p <= end``); everything without one."""
     if valid_range is None:
         return -math.inf, math.inf
-    if not isinstance(valid_range, (tuple, list)) or len(valid_range) != 2:
-        raise ValueError(f"valid_range: expected a pair (start, end), got {valid_range!r}")
-    lo = _real(valid_range[0], "valid_range[0]")
-    hi = _real(valid_range[1], "valid_range[1]")
-    if hi < lo:
-        raise ValueError(f"valid_range: expected start <= end, got ({lo}, {hi})")
-    return lo, hi
+    return real_pair(valid_range, "valid_range")
 
 
 def _f1_fraction(tp: float, num_pos: float, num_det: float) -> tuple[float, float, float]:
@@ -276,12 +244,12 @@ def boundary_f1(pred_boundaries: Any, gt_boundaries: Any, *, tolerance: Any, rel
         >>> m.tp, m.num_pos, m.num_det, round(m.f1, 4)
         (2, 3, 3, 0.6667)
     """
-    check_choice(matching, MATCHINGS, "matching")
+    choice(matching, MATCHINGS, "matching")
     pred = _positions(pred_boundaries, "pred_boundaries")
     gt, offsets = _raters(gt_boundaries, "gt_boundaries")
     tol, scalar = _tolerances(tolerance, "tolerance")
     if relative_to is not None:
-        tol = tol * _real(relative_to, "relative_to", positive=True)
+        tol = tol * real(relative_to, "relative_to", low=0, low_open=True)
     lo, hi = _range(valid_range)
     d = tol.shape[0]
     row = np.zeros(1 + 3 * d, dtype=np.int64)
@@ -306,7 +274,7 @@ def _threshold_keys(thresholds: np.ndarray) -> list[str]:
     return keys
 
 
-class BoundaryF1:
+class BoundaryF1(VideoAccumulator):
     """Dataset boundary precision / recall / F1@d, pooled over videos, for one of the field's protocols.
 
     Feed one video (or action instance) per :meth:`update` — a padded batch of tracks for
@@ -344,6 +312,7 @@ class BoundaryF1:
           ``TN = frames − TP − FP − FN``.
         - Under ``torch.distributed``, :meth:`compute` gathers all ranks; rows sharing a video id
           count once (``DistributedSampler`` padding). Counts are integers: order-independent.
+          The records live in :class:`~actseg.metrics._accumulator.VideoAccumulator`.
 
     Args:
         protocol: one of ``"tapos"``, ``"tapos_absolute"``, ``"gebd"``, ``"asrf"``.
@@ -364,10 +333,10 @@ class BoundaryF1:
     def __init__(self, *, protocol: str = "tapos", thresholds: Sequence[float] | None = None,
                  tolerance_mode: str | None = None, matching: str | None = None, boundary_threshold: float = 0.5,
                  consistency_threshold: float = 0.3) -> None:
-        self.protocol = check_choice(protocol, BOUNDARY_PROTOCOLS, "protocol")
+        self.protocol = choice(protocol, BOUNDARY_PROTOCOLS, "protocol")
         preset = _PRESETS[protocol]
-        self.tolerance_mode = check_choice(tolerance_mode or preset.tolerance_mode, TOLERANCE_MODES, "tolerance_mode")
-        self.matching = check_choice(matching or preset.matching, MATCHINGS, "matching")
+        self.tolerance_mode = choice(tolerance_mode or preset.tolerance_mode, TOLERANCE_MODES, "tolerance_mode")
+        self.matching = choice(matching or preset.matching, MATCHINGS, "matching")
         if thresholds is None:
             if self.tolerance_mode == preset.tolerance_mode:
                 thresholds = preset.thresholds
@@ -375,44 +344,30 @@ class BoundaryF1:
                 thresholds = RELATIVE_THRESHOLDS if self.tolerance_mode == "relative" else ABSOLUTE_THRESHOLDS
         self.thresholds, _ = _tolerances(thresholds, "thresholds")
         self._keys = _threshold_keys(self.thresholds)
-        self.boundary_threshold = _real(boundary_threshold, "boundary_threshold")
-        self.consistency_threshold = _real(consistency_threshold, "consistency_threshold")
+        self.boundary_threshold = real(boundary_threshold, "boundary_threshold")
+        self.consistency_threshold = real(consistency_threshold, "consistency_threshold")
         self._preset = preset
         self._rater = np.zeros(self.thresholds.shape[0], dtype=np.int64)  # scratch for the kernel
         self.reset()
 
     # -- state ---------------------------------------------------------------------------------
 
-    def reset(self) -> None:
-        """Forget every video seen so far."""
-        self._ids: list[Any] = []
-        self._rows: list[np.ndarray] = []
-        self._skipped = 0
+    RECORDS = ("rows",)
+    COUNTERS = ("skipped",)
 
     @property
     def num_videos(self) -> int:
         """Number of videos recorded on this process (duplicates included, skipped ones excluded)."""
-        return len(self._rows)
+        return self._num_records()
 
     @property
     def num_skipped(self) -> int:
         """Videos left out by the protocol on this process (no GT boundary for TAPOS, low consistency for GEBD)."""
-        return self._skipped
+        return self._counters["skipped"]
 
     def _config(self) -> tuple:
         return (self.protocol, self.thresholds.tolist(), self.tolerance_mode, self.matching,
                 self.boundary_threshold, self.consistency_threshold)
-
-    def merge(self, other: BoundaryF1) -> BoundaryF1:
-        """Add the videos of ``other`` (same configuration) to this accumulator; returns ``self``."""
-        if not isinstance(other, BoundaryF1):
-            raise TypeError(f"other: expected a BoundaryF1, got {type(other).__name__}")
-        if self._config() != other._config():
-            raise ValueError(f"other: expected the configuration {self._config()}, got {other._config()}")
-        self._ids.extend(other._ids)
-        self._rows.extend(other._rows)
-        self._skipped += other._skipped
-        return self
 
     # -- update --------------------------------------------------------------------------------
 
@@ -449,25 +404,24 @@ class BoundaryF1:
             return
         if mask is not None:
             raise ValueError(f"mask: only used by protocol='asrf', got a mask with protocol={self.protocol!r}")
-        vid = self._single_id(video_ids)
+        vid = single_video_id(video_ids)
         pred_arr = _positions(pred, "pred")
         gt, offsets = _raters(target, "target")
         length, valid_range = self._length_and_range(start, end, duration)
-        low_consistency = consistency is not None and _real(consistency, "consistency") < self.consistency_threshold
+        low_consistency = consistency is not None and real(consistency, "consistency") < self.consistency_threshold
         if (self._preset.uses_consistency and low_consistency) or (self._preset.skip_without_target and gt.size == 0):
-            self._skipped += 1  # GEBD: f1_consis_avg < 0.3; TAPOS: no internal boundary
+            self._count("skipped")  # GEBD: f1_consis_avg < 0.3; TAPOS: no internal boundary
             return
         tol = self.thresholds * length if self.tolerance_mode == "relative" else self.thresholds
         row = np.zeros(1 + 3 * tol.shape[0], dtype=np.int64)
         _match(pred_arr, *valid_range, gt, offsets, tol, self.matching, row, self._rater)
-        self._ids.append(vid)
-        self._rows.append(row)
+        self._record([vid], [row])
 
     def _length_and_range(self, start: Any, end: Any, duration: Any) -> tuple[Any, tuple[float, float]]:
         if duration is not None:
             if start is not None or end is not None:
                 raise ValueError("duration: expected either duration or start/end, got both")
-            dur = _real(duration, "duration", positive=True)
+            dur = real(duration, "duration", low=0, low_open=True)
             return dur, (0.0, dur)
         if (start is None) != (end is None):
             raise ValueError(f"start/end: expected both or neither, got start={start!r}, end={end!r}")
@@ -476,8 +430,8 @@ class BoundaryF1:
                 raise ValueError("start/end: a relative tolerance needs the instance range (start=, end=) "
                                  "or the duration (duration=)")
             return 1.0, (-math.inf, math.inf)
-        lo = _real(start, "start")
-        hi = _real(end, "end")
+        lo = real(start, "start")
+        hi = real(end, "end")
         if hi < lo:
             raise ValueError(f"end: expected end >= start ({start}), got {end}")
         return end - start + 1, (lo, hi)  # the notebook's d*(ins_end-ins_start+1), in its own types
@@ -485,8 +439,8 @@ class BoundaryF1:
     def _update_dense(self, pred: Any, target: Any, mask: Any, video_ids: Any) -> None:
         from ..postprocess._peaks import mask_rows, peaks_of_rows, real_rows
 
-        pred_rows, single = real_rows(pred, "pred", allow_3d=True)
-        target_rows, target_single = real_rows(target, "target", allow_3d=True)
+        pred_rows, single = real_rows(to_numpy(pred, "pred"), "pred", allow_3d=True)
+        target_rows, target_single = real_rows(to_numpy(target, "target"), "target", allow_3d=True)
         if target_rows.shape != pred_rows.shape or target_single != single:
             want = pred_rows.shape[1:] if single else pred_rows.shape
             got = target_rows.shape[1:] if target_single else target_rows.shape
@@ -508,27 +462,17 @@ class BoundaryF1:
             row[0] = n_frames[b]
             _match(p, -math.inf, math.inf, g, np.array([0, g.size], dtype=np.int64), tol, self.matching, row,
                    self._rater)
-            self._ids.append(ids[b])
-            self._rows.append(row)
-
-    @staticmethod
-    def _single_id(video_ids: Any) -> Any:
-        if video_ids is None or isinstance(video_ids, (str, int, np.integer)):
-            return video_ids.item() if isinstance(video_ids, np.integer) else video_ids
-        raise TypeError(f"video_ids: expected one id (str or int) for one video, got {type(video_ids).__name__}")
-
+            self._record([ids[b]], [row])
 
     # -- results -------------------------------------------------------------------------------
 
-    def _gathered(self) -> tuple[list[Any], np.ndarray, int]:
-        parts = gather_objects((self._ids, self._rows, self._skipped))
-        ids = [vid for part in parts for vid in part[0]]
-        rows = [row for part in parts for row in part[1]]
-        skipped = sum(part[2] for part in parts)
-        keep = first_occurrences(ids)
+    def _table(self) -> tuple[list[Any], np.ndarray, int]:
+        """Gathered, de-duplicated ids, their rows as one int64 array, and the number of skipped videos."""
+        state, counters = self._gathered()
+        ids, rows = state["rows"]
         width = 1 + 3 * self.thresholds.shape[0]
-        table = np.stack([rows[i] for i in keep]) if keep else np.zeros((0, width), dtype=np.int64)
-        return [ids[i] for i in keep], table, skipped
+        table = np.stack(rows) if rows else np.zeros((0, width), dtype=np.int64)
+        return ids, table, counters["skipped"]
 
     def _split(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         d = self.thresholds.shape[0]
@@ -564,7 +508,7 @@ class BoundaryF1:
         over ``torch.distributed`` when it is initialised (collective: call on every rank). NaN
         everywhere, with a warning, before any update.
         """
-        _, rows, skipped = self._gathered()
+        _, rows, skipped = self._table()
         if rows.shape[0] == 0 and skipped == 0:
             warnings.warn("BoundaryF1.compute() called before any update", UserWarning, stacklevel=2)
             names = (["accuracy"] if self._preset.percent else []) + ["precision", "recall", "f1"]
@@ -575,7 +519,7 @@ class BoundaryF1:
 
     def counts(self) -> dict[str, np.ndarray]:
         """Pooled integer counts per threshold (after gathering): ``tp``, ``num_pos``, ``num_det``, ``frames``."""
-        _, rows, _ = self._gathered()
+        _, rows, _ = self._table()
         n_frames, tp, num_pos, num_det = self._split(rows)
         return {"tp": tp.sum(0), "num_pos": num_pos.sum(0), "num_det": num_det.sum(0),
                 "frames": np.asarray(n_frames.sum())}
@@ -583,7 +527,7 @@ class BoundaryF1:
     def per_video(self) -> list[dict[str, Any]]:
         """One dict per recorded video (after gathering and de-duplication): ``video`` and its counts per
         threshold (``tp``, ``num_pos``, ``num_det`` as lists) plus its own ``f1`` per threshold."""
-        ids, rows, _ = self._gathered()
+        ids, rows, _ = self._table()
         n_frames, tp, num_pos, num_det = self._split(rows)
         out = []
         for i, vid in enumerate(ids):

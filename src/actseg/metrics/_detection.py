@@ -35,8 +35,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._checks import check_choice, id_set, integer_array, is_tensor, shape_str, to_numpy
-from .._distributed import first_occurrences, gather_objects
 from ..segments import Segments
+from ._accumulator import VideoAccumulator
 
 __all__ = [
     "ACTIONFORMER_TIOU_THRESHOLDS",
@@ -389,7 +389,7 @@ def _short(values: np.ndarray, n: int = 10) -> str:
 # dataset accumulator
 
 
-class DetectionMAP:
+class DetectionMAP(VideoAccumulator):
     """Dataset-level :func:`detection_map`, fed video by video or batch by batch, exact under DDP.
 
     :meth:`update` takes a mapping ``video_id -> Segments`` of predictions and one of ground truth
@@ -424,17 +424,12 @@ class DetectionMAP:
         self.top_k = None if top_k is None else tuple(int(k) for k in _top_k(top_k))
         self.reset()
 
-    def reset(self) -> None:
-        """Forget every video seen so far."""
-        self._pred_ids: list[Any] = []
-        self._preds: list[Segments] = []
-        self._gt_ids: list[Any] = []
-        self._gts: list[Segments] = []
+    RECORDS = ("predictions", "ground_truth")  # per-video Segments, keyed by video id, one list per side
 
     @property
     def num_videos(self) -> int:
         """Number of distinct video ids recorded on this process (either side)."""
-        return len(set(self._pred_ids) | set(self._gt_ids))
+        return len(set(self._ids["predictions"]) | set(self._ids["ground_truth"]))
 
     def update(self, predictions: Mapping[Hashable, Segments],
                ground_truth: Mapping[Hashable, Segments] | None = None) -> None:
@@ -454,35 +449,16 @@ class DetectionMAP:
         for name, mapping in (("predictions", predictions), ("ground_truth", ground_truth)):
             if any(vid is None for vid in mapping):
                 raise TypeError(f"{name}: expected hashable video ids, got None")
-        self._pred_ids.extend(predictions.keys())
-        self._preds.extend(predictions.values())
-        self._gt_ids.extend(ground_truth.keys())
-        self._gts.extend(ground_truth.values())
-
-    def merge(self, other: DetectionMAP) -> DetectionMAP:
-        """Add the records of ``other`` (same configuration) to this accumulator; returns ``self``."""
-        if not isinstance(other, DetectionMAP):
-            raise TypeError(f"other: expected a DetectionMAP, got {type(other).__name__}")
-        if self._config() != other._config():
-            raise ValueError(f"other: expected the configuration {self._config()}, got {other._config()}")
-        self._pred_ids.extend(other._pred_ids)
-        self._preds.extend(other._preds)
-        self._gt_ids.extend(other._gt_ids)
-        self._gts.extend(other._gts)
-        return self
+        self._record(list(predictions.keys()), list(predictions.values()), "predictions")
+        self._record(list(ground_truth.keys()), list(ground_truth.values()), "ground_truth")
 
     def _config(self) -> tuple[Any, ...]:
         return (self.protocol, self.unknown_labels, self.tiou_thresholds.tolist(), self.dedupe_ground_truth,
                 self.top_k)
 
-    def _gathered(self) -> tuple[dict[Any, Segments], dict[Any, Segments]]:
-        parts = gather_objects((self._pred_ids, self._preds, self._gt_ids, self._gts))
-        sides = []
-        for k in (0, 2):
-            ids = [vid for part in parts for vid in part[k]]
-            values = [seg for part in parts for seg in part[k + 1]]
-            sides.append({ids[i]: values[i] for i in first_occurrences(ids)})
-        return sides[0], sides[1]
+    def _sides(self) -> tuple[dict[Any, Segments], dict[Any, Segments]]:
+        state, _ = self._gathered()
+        return tuple(dict(zip(*state[side])) for side in self.RECORDS)
 
     def compute(self) -> dict[str, Any]:
         """The :func:`detection_map` result over every recorded video (of every rank under DDP).
@@ -490,7 +466,7 @@ class DetectionMAP:
         Collective under ``torch.distributed``: call it on every rank. NaN everywhere, with a
         warning, before any update.
         """
-        predictions, ground_truth = self._gathered()
+        predictions, ground_truth = self._sides()
         ks = np.array([1, 5] if self.protocol == "actionformer" else [], np.int64) if self.top_k is None else \
             np.array(self.top_k, np.int64)
         if not predictions and not ground_truth:

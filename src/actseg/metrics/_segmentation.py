@@ -24,14 +24,30 @@ script). See ``docs/metrics.md`` for every difference between the scripts and th
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from .._checks import check_choice, id_set, integer_array, is_tensor, label_array, shape_str, to_numpy
-from .._distributed import batch_video_ids, first_occurrences, gather_objects
+from .._checks import (
+    check_labels_nonnegative,
+    choice,
+    id_set,
+    ignore_set,
+    integer_array,
+    is_tensor,
+    label_array,
+    mask_array,
+    no_nan,
+    real_array,
+    shape_str,
+    to_numpy,
+    values_in_range,
+)
+from .._distributed import batch_video_ids
+from ._accumulator import VideoAccumulator
 
 __all__ = ["PROTOCOLS", "SegmentationMetrics", "accuracy", "edit_score", "f1_score", "segment_stats"]
 
@@ -45,13 +61,13 @@ _N_FIXED = 5  # correct, total, fg_correct, fg_total, edit; then tp[K], fp[K], f
 
 
 def _overlaps(overlaps: Any) -> np.ndarray:
-    arr = to_numpy(overlaps if not isinstance(overlaps, (int, float)) else [overlaps], "overlaps")
-    arr = np.asarray(arr, dtype=np.float64).reshape(-1)
+    """IoU thresholds in (0, 1] as a non-empty float64 vector (one real number is one threshold)."""
+    if isinstance(overlaps, numbers.Real) and not isinstance(overlaps, (bool, np.bool_)):
+        overlaps = [overlaps]
+    arr = real_array(overlaps, "overlaps", (0, 1), finite=False, dtype=np.float64).reshape(-1)
     if arr.size == 0:
         raise ValueError("overlaps: expected at least one IoU threshold, got none")
-    if not np.all((arr > 0) & (arr <= 1)):
-        raise ValueError(f"overlaps: expected IoU thresholds in (0, 1], got {arr.tolist()}")
-    return arr
+    return values_in_range(arr, "overlaps", low=0, high=1, low_open=True)
 
 
 def _overlap_keys(overlaps: np.ndarray) -> list[str]:
@@ -62,26 +78,46 @@ def _overlap_keys(overlaps: np.ndarray) -> list[str]:
 
 
 def _protocol(protocol: str) -> str:
-    return check_choice(protocol, PROTOCOLS, "protocol")
+    return choice(protocol, PROTOCOLS, "protocol")
 
 
-def _pair(pred: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
+def _ignore(ignore_index: Any) -> tuple[np.ndarray, Any]:
+    """``ignore_index`` as a sorted id array and as shown (an ``int``, or a tuple for a collection)."""
+    ids = ignore_set(ignore_index)
+    if isinstance(ignore_index, (int, np.integer)) or (isinstance(ignore_index, np.ndarray) and ignore_index.ndim == 0):
+        return ids, int(ids[0])
+    return ids, tuple(ids.tolist())
+
+
+def _kept(target: np.ndarray, ignore: np.ndarray) -> np.ndarray:
+    """Frames whose target is not ignored (LTContext's ``IGNORED_CLASSES`` and padding rule)."""
+    if ignore.size == 1:
+        return target != ignore[0]
+    return ~np.isin(target, ignore)
+
+
+def _pair(pred: Any, target: Any, ignore_index: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated ``(T,)`` label arrays of one video, frames whose target is in ``ignore_index`` removed."""
+    ignore, shown = _ignore(ignore_index)
     pred_arr = label_array(pred, "pred")
-    target_arr = label_array(target, "target")
+    target_arr = label_array(target, "target", ignore_index=shown)
     if pred_arr.shape != target_arr.shape:
         raise ValueError(
             f"pred: expected the length of target ({target_arr.shape[0]}), got length {pred_arr.shape[0]}"
         )
+    keep = _kept(target_arr, ignore)
+    if not keep.all():
+        pred_arr, target_arr = pred_arr[keep], target_arr[keep]
     return pred_arr, target_arr
 
 
 def _video_row(pred: np.ndarray, target: np.ndarray, background: np.ndarray, overlaps: np.ndarray,
-               protocol: str) -> np.ndarray:
+               protocol: str, with_edit: bool = True) -> np.ndarray:
     from ._tas_kernels import video_stats
 
     row = np.empty(_N_FIXED + 3 * overlaps.shape[0], dtype=np.float64)
     video_stats(np.ascontiguousarray(pred), np.ascontiguousarray(target), background, overlaps,
-                protocol in _SHORT_LAST_SEGMENT, row)
+                protocol in _SHORT_LAST_SEGMENT, with_edit, row)
     return row
 
 
@@ -137,57 +173,57 @@ def _split_row(rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.nda
 # per-video functions
 
 
-def accuracy(pred: Any, target: Any, *, ignore_index: int = -100) -> float:
-    """Frame-wise accuracy (MoF) of one video, in percent.
+def accuracy(pred: Any, target: Any, *, ignore_index: Any = -100) -> float:
+    r"""Frame-wise accuracy (MoF) of one video, in percent.
 
-    .. math:: \\mathrm{Acc} = 100 \\cdot \\frac{|\\{t : \\hat y_t = y_t\\}|}{T}
+    .. math:: \mathrm{Acc} = 100 \cdot \frac{|\{t : \hat y_t = y_t\}|}{T}
 
-    Frames whose target equals ``ignore_index`` are left out (ASRF ``ScoreMeter``). Over a dataset
-    the scripts pool frames (``SegmentationMetrics``), they do not average this per-video number.
+    Frames whose target is in ``ignore_index`` are left out first (ASRF ``ScoreMeter``; LTContext's
+    ``IGNORED_CLASSES``). Over a dataset the scripts pool frames (``SegmentationMetrics``), they do
+    not average this per-video number.
 
     Args:
         pred: ``(T,)`` predicted class ids (integer numpy array, tensor or sequence).
-        target: ``(T,)`` ground-truth class ids, ``ignore_index`` allowed.
-        ignore_index: target value of frames to skip.
+        target: ``(T,)`` ground-truth class ids, values of ``ignore_index`` allowed.
+        ignore_index: an integer or a collection of integers: target values of frames to skip.
 
     Returns:
         Accuracy in percent; NaN when every frame is ignored.
 
     Raises:
         ValueError: empty input, lengths differ, negative class ids.
-        TypeError: non-integer labels.
+        TypeError: non-integer labels, a non-integer ``ignore_index`` (``bool`` included).
 
     Example:
         >>> accuracy([0, 1, 1, 2], [0, 1, 2, 2])
         75.0
+        >>> accuracy([0, 1, 1, 2], [0, 1, 2, 2], ignore_index={0, 2})
+        100.0
     """
-    pred_arr = label_array(pred, "pred")
-    target_arr = label_array(target, "target", ignore_index=ignore_index)
-    if pred_arr.shape != target_arr.shape:
-        raise ValueError(
-            f"pred: expected the length of target ({target_arr.shape[0]}), got length {pred_arr.shape[0]}"
-        )
-    valid = target_arr != ignore_index
-    total = int(valid.sum())
-    correct = int((pred_arr[valid] == target_arr[valid]).sum())
-    return _percent(correct, total, "mstcn")
+    pred_arr, target_arr = _pair(pred, target, ignore_index)
+    correct = int(np.count_nonzero(pred_arr == target_arr))
+    return _percent(correct, target_arr.shape[0], "mstcn")
 
 
-def edit_score(pred: Any, target: Any, *, background: Any = (), protocol: str = "mstcn") -> float:
-    """Segmental edit score of one video, in percent (Lea et al., CVPR 2017).
+def edit_score(pred: Any, target: Any, *, background: Any = (), protocol: str = "mstcn",
+               ignore_index: Any = -100) -> float:
+    r"""Segmental edit score of one video, in percent (Lea et al., CVPR 2017).
 
-    .. math:: \\mathrm{Edit} = \\Bigl(1 - \\frac{\\mathrm{Lev}(P, Y)}{\\max(|P|, |Y|)}\\Bigr) \\cdot 100
+    .. math:: \mathrm{Edit} = \Bigl(1 - \frac{\mathrm{Lev}(P, Y)}{\max(|P|, |Y|)}\Bigr) \cdot 100
 
     ``P`` and ``Y`` are the class ids of the non-background segments (maximal runs of one class) of
     the prediction and the target; ``Lev`` is the Levenshtein distance with unit insertion,
-    deletion and substitution costs. Segment boundaries play no role, so every protocol gives the
-    same value (``protocol`` is validated for symmetry with the other functions).
+    deletion and substitution costs, the value of the scripts' dynamic programme, computed
+    bit-parallel (Myers 1999) in ``O(|P| |Y| / 64)``. Segment boundaries play no role, so every
+    protocol gives the same value (``protocol`` is validated for symmetry with the other functions).
 
     Args:
         pred: ``(T,)`` predicted class ids.
         target: ``(T,)`` ground-truth class ids.
         background: class ids whose runs are not segments.
         protocol: one of ``PROTOCOLS``.
+        ignore_index: an integer or a collection of integers: frames whose target is one of them are
+            removed from both sequences first (the runs on both sides join).
 
     Returns:
         Edit score in percent. **NaN** when neither sequence has a foreground segment: the scripts
@@ -198,21 +234,21 @@ def edit_score(pred: Any, target: Any, *, background: Any = (), protocol: str = 
         66.66666666666667
     """
     _protocol(protocol)
-    pred_arr, target_arr = _pair(pred, target)
+    pred_arr, target_arr = _pair(pred, target, ignore_index)
     overlaps = np.array([0.5])
     return float(_video_row(pred_arr, target_arr, id_set(background, "background"), overlaps, protocol)[4])
 
 
 def segment_stats(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0.25, 0.5), background: Any = (),
-                  protocol: str = "mstcn") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """True positives, false positives and false negatives of segmental F1@k for one video.
+                  protocol: str = "mstcn", ignore_index: Any = -100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""True positives, false positives and false negatives of segmental F1@k for one video.
 
     The ``f_score`` of the MS-TCN evaluation script: for each predicted segment in temporal order,
     take the ground-truth segment of highest ``IoU · [same class]`` (the first one on ties); it is a
     true positive if that IoU is ``>= k`` and that ground-truth segment is not matched yet,
     otherwise a false positive (no fallback to the second best). ``FN = #GT - #TP``.
     IoU is ``(min(e) - max(s)) / (max(e) - min(s))`` on half-open segments (the hull, which equals
-    the union whenever the segments overlap).
+    the union whenever the segments overlap). The edit distance is not computed here.
 
     Convention:
         - ``protocol="asformer"``/``"asrf"`` end the last segment at ``T - 1`` as MS-TCN2, ASFormer,
@@ -226,6 +262,8 @@ def segment_stats(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0
         overlaps: IoU thresholds ``k`` in (0, 1].
         background: class ids whose runs are not segments.
         protocol: one of ``PROTOCOLS``.
+        ignore_index: an integer or a collection of integers: frames whose target is one of them are
+            removed from both sequences first.
 
     Returns:
         ``(tp, fp, fn)``, each an int64 array with one entry per overlap.
@@ -237,18 +275,18 @@ def segment_stats(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0
     """
     _protocol(protocol)
     ks = _overlaps(overlaps)
-    pred_arr, target_arr = _pair(pred, target)
-    row = _video_row(pred_arr, target_arr, id_set(background, "background"), ks, protocol)
+    pred_arr, target_arr = _pair(pred, target, ignore_index)
+    row = _video_row(pred_arr, target_arr, id_set(background, "background"), ks, protocol, with_edit=False)
     tp, fp, fn = _split_row(row, ks.shape[0])
     return tp.astype(np.int64), fp.astype(np.int64), fn.astype(np.int64)
 
 
 def f1_score(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0.25, 0.5), background: Any = (),
-             protocol: str = "mstcn") -> np.ndarray:
-    """Segmental F1@k of one video, in percent (Lea et al., CVPR 2017).
+             protocol: str = "mstcn", ignore_index: Any = -100) -> np.ndarray:
+    r"""Segmental F1@k of one video, in percent (Lea et al., CVPR 2017).
 
-    .. math:: P = \\frac{TP}{TP + FP},\\quad R = \\frac{TP}{TP + FN},\\quad
-              F1 = 100 \\cdot \\frac{2PR}{P + R}
+    .. math:: P = \frac{TP}{TP + FP},\quad R = \frac{TP}{TP + FN},\quad
+              F1 = 100 \cdot \frac{2PR}{P + R}
 
     with TP/FP/FN from :func:`segment_stats`; 0/0 gives 0. ``protocol="asrf"`` adds ``1e-7`` to
     the last denominator, ``"fact"`` adds ``1e-5`` to all three. Over a dataset the scripts pool
@@ -262,7 +300,8 @@ def f1_score(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0.25, 
         >>> f1_score([1, 1, 2, 2, 2, 0], [1, 1, 1, 2, 2, 0], background=[0], overlaps=(0.5, 0.9)).tolist()
         [100.0, 0.0]
     """
-    tp, fp, fn = segment_stats(pred, target, overlaps=overlaps, background=background, protocol=protocol)
+    tp, fp, fn = segment_stats(pred, target, overlaps=overlaps, background=background, protocol=protocol,
+                               ignore_index=ignore_index)
     return _f1_percent(tp, fp, fn, protocol)
 
 
@@ -270,17 +309,38 @@ def f1_score(pred: Any, target: Any, *, overlaps: Sequence[float] = (0.1, 0.25, 
 # dataset accumulator
 
 
-class SegmentationMetrics:
+_PRED_LAYOUTS = ("pred: expected (T,) or (B, T) integer class ids, or (B, K, T) floating class scores, got shape "
+                 "{shape}; a multi-stage output (S, B, K, T) is not accepted: pass its last stage (out[-1])")
+
+
+def _labels_from(pred: Any) -> np.ndarray:
+    """Frame labels from ``pred``: integer ``(T,)``/``(B, T)`` as they are, ``(B, K, T)`` scores by argmax."""
+    arr = pred if is_tensor(pred) else to_numpy(pred, "pred")
+    if arr.ndim == 3:
+        floating = arr.is_floating_point() if is_tensor(arr) else arr.dtype.kind == "f"
+        if not floating:
+            raise TypeError(f"pred: expected floating class scores for a 3-D input (B, K, T), got {arr.dtype}")
+        no_nan(arr, "pred")  # argmax of a NaN column is silently the NaN's class
+        labels = arr.argmax(dim=1) if is_tensor(arr) else arr.argmax(axis=1)
+        return to_numpy(labels, "pred").astype(np.int64, copy=False)
+    if arr.ndim not in (1, 2):
+        raise ValueError(_PRED_LAYOUTS.format(shape=shape_str(arr.shape)))
+    return integer_array(arr, "pred", (1, 2))
+
+
+class SegmentationMetrics(VideoAccumulator):
     """Dataset-level accuracy, edit and F1@k for temporal action segmentation, as the official scripts.
 
     Feed one video or a padded batch at a time with :meth:`update`; :meth:`compute` returns the
     dataset numbers of the chosen ``protocol`` (see the module docstring), in percent. The state
-    is one row of sufficient statistics per video (frame counts, edit, TP/FP/FN per overlap), so
-    ``merge`` and multi-process evaluation are exact.
+    is one row of sufficient statistics per video (frame counts, edit, TP/FP/FN per overlap), keyed
+    by video id (:class:`~actseg.metrics._accumulator.VideoAccumulator`), so ``merge`` and
+    multi-process evaluation are exact.
 
     Convention:
-        - Frames with ``mask == False`` or with ``target == ignore_index`` are removed before
-          anything is computed (ASRF's rule; the runs on both sides of a removed frame join).
+        - Frames with ``mask == False`` or with a target in ``ignore_index`` are removed before
+          anything is computed (ASRF's rule; LTContext's ``IGNORED_CLASSES``; the runs on both
+          sides of a removed frame join).
         - Under ``torch.distributed``, :meth:`compute` gathers the rows of all ranks. Rows that
           share a video id count once (the first copy), so the duplicates that
           ``DistributedSampler`` pads with do not change the numbers: pass ``video_ids``.
@@ -296,7 +356,7 @@ class SegmentationMetrics:
         overlaps: IoU thresholds for F1 (keys ``f1@{round(100*k)}``).
         background: class ids excluded from segments (see ``actseg.io.background_ids``).
         protocol: one of ``"mstcn"``, ``"asformer"``, ``"asrf"``, ``"fact"``, ``"mtlera"``.
-        ignore_index: target value of frames to skip.
+        ignore_index: an integer or a collection of integers: target values of frames to skip.
 
     Example:
         >>> m = SegmentationMetrics(background=[0])
@@ -305,43 +365,43 @@ class SegmentationMetrics:
         100.0
     """
 
+    RECORDS = ("rows",)
+
     def __init__(self, *, overlaps: Sequence[float] = (0.1, 0.25, 0.5), background: Any = (),
-                 protocol: str = "mstcn", ignore_index: int = -100) -> None:
+                 protocol: str = "mstcn", ignore_index: Any = -100) -> None:
         self.protocol = _protocol(protocol)
         self.overlaps = _overlaps(overlaps)
         self._keys = _overlap_keys(self.overlaps)
         self.background = id_set(background, "background")
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-            raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
-        self.ignore_index = int(ignore_index)
+        self._ignore, self.ignore_index = _ignore(ignore_index)
         self.reset()
 
-    def reset(self) -> None:
-        """Forget every video seen so far."""
-        self._ids: list[Any] = []
-        self._rows: list[np.ndarray] = []
+    def _config(self) -> tuple[Any, ...]:
+        return (self.protocol, self.overlaps.tolist(), self.background.tolist(), self.ignore_index)
 
     @property
     def num_videos(self) -> int:
         """Number of videos recorded on this process (duplicates included)."""
-        return len(self._rows)
+        return self._num_records()
 
     def update(self, pred: Any, target: Any, mask: Any = None, video_ids: Any = None) -> None:
         """Add one video or a padded batch.
 
         Args:
-            pred: ``(T,)`` or ``(B, T)`` integer class ids, or ``(B, K, T)`` class scores (argmax
-                over ``K`` is taken), numpy or torch (any device).
-            target: ``(T,)`` or ``(B, T)`` integer class ids; ``ignore_index`` marks frames to skip.
+            pred: ``(T,)`` or ``(B, T)`` integer class ids, or ``(B, K, T)`` floating class scores
+                (argmax over ``K``; NaN is rejected), numpy or torch (any device). A multi-stage
+                output ``(S, B, K, T)`` is rejected: pass its last stage, ``out[-1]``.
+            target: ``(T,)`` or ``(B, T)`` integer class ids; values in ``ignore_index`` mark frames
+                to skip.
             mask: optional bool, same shape as ``target``; ``True`` = valid frame.
             video_ids: one id (``(T,)`` input) or a sequence of ``B`` ids (str or int), used to
                 de-duplicate videos when gathering across ranks.
 
         Raises:
-            ValueError: shapes disagree, a video has no valid frame, labels are negative.
-            TypeError: non-integer labels or a non-bool mask.
+            ValueError: shapes disagree, a video has no valid frame, labels are negative, NaN scores.
+            TypeError: non-integer labels, non-floating scores or a non-bool mask.
         """
-        pred_arr = self._labels_from(pred)
+        pred_arr = _labels_from(pred)
         target_arr = integer_array(target, "target", (1, 2))
         single = target_arr.ndim == 1
         if single:
@@ -352,17 +412,10 @@ class SegmentationMetrics:
                 f"pred: expected shape {shape_str(target_arr.shape[1:] if single else target_arr.shape)} "
                 f"(as target), got {shape_str(pred_arr.shape[1:] if single else pred_arr.shape)}"
             )
-        valid = target_arr != self.ignore_index
+        valid = _kept(target_arr, self._ignore)
         if mask is not None:
             mask_arr = to_numpy(mask, "mask")
-            if mask_arr.dtype != np.bool_:
-                raise TypeError(f"mask: expected dtype bool, got {mask_arr.dtype}")
-            mask_arr = mask_arr[None] if single and mask_arr.ndim == 1 else mask_arr
-            if mask_arr.shape != target_arr.shape:
-                raise ValueError(
-                    f"mask: expected shape {shape_str(target_arr.shape)} (as target), got {shape_str(mask_arr.shape)}"
-                )
-            valid &= mask_arr
+            valid &= mask_array(mask_arr[None] if single and mask_arr.ndim == 1 else mask_arr, target_arr.shape)
         ids = batch_video_ids(video_ids, target_arr.shape[0], single)
         rows = []
         for b in range(target_arr.shape[0]):
@@ -371,45 +424,17 @@ class SegmentationMetrics:
             where = "" if single else f" (batch element {b})"
             if y.size == 0:
                 raise ValueError(f"target: expected at least one valid frame per video, got none{where}")
-            check_labels = label_array  # validates >= 0 with the argument's name
-            check_labels(p, "pred" + where)
-            check_labels(y, "target" + where)
+            check_labels_nonnegative(p, "pred" + where)
+            check_labels_nonnegative(y, "target" + where)
             rows.append(_video_row(p, y, self.background, self.overlaps, self.protocol))
-        self._rows.extend(rows)
-        self._ids.extend(ids)
+        self._record(ids, rows)
 
-    @staticmethod
-    def _labels_from(pred: Any) -> np.ndarray:
-        if is_tensor(pred) and pred.ndim == 3:
-            return to_numpy(pred.argmax(dim=1), "pred").astype(np.int64)
-        arr = to_numpy(pred, "pred")
-        if arr.ndim == 3:
-            if not np.issubdtype(arr.dtype, np.floating):
-                raise TypeError(f"pred: expected floating class scores for a 3-D input (B, K, T), got {arr.dtype}")
-            return arr.argmax(axis=1).astype(np.int64)
-        return integer_array(arr, "pred", (1, 2))
-
-
-    def merge(self, other: SegmentationMetrics) -> SegmentationMetrics:
-        """Add the videos of ``other`` (same configuration) to this accumulator; returns ``self``."""
-        if not isinstance(other, SegmentationMetrics):
-            raise TypeError(f"other: expected a SegmentationMetrics, got {type(other).__name__}")
-        mine = (self.protocol, self.overlaps.tolist(), self.background.tolist(), self.ignore_index)
-        theirs = (other.protocol, other.overlaps.tolist(), other.background.tolist(), other.ignore_index)
-        if mine != theirs:
-            raise ValueError(f"other: expected the configuration {mine}, got {theirs}")
-        self._ids.extend(other._ids)
-        self._rows.extend(other._rows)
-        return self
-
-    def _gathered(self) -> tuple[list[Any], np.ndarray]:
-        parts = gather_objects((self._ids, self._rows))
-        ids = [vid for part_ids, _ in parts for vid in part_ids]
-        rows = [row for _, part_rows in parts for row in part_rows]
-        keep = first_occurrences(ids)
+    def _table(self) -> tuple[list[Any], np.ndarray]:
+        """Gathered, de-duplicated ids and their rows as one ``(N, width)`` array."""
+        state, _ = self._gathered()
+        ids, rows = state["rows"]
         width = _N_FIXED + 3 * self.overlaps.shape[0]
-        table = np.stack([rows[i] for i in keep]) if keep else np.zeros((0, width))
-        return [ids[i] for i in keep], table
+        return ids, (np.stack(rows) if rows else np.zeros((0, width)))
 
     def compute(self) -> dict[str, float]:
         """Dataset numbers in percent: ``accuracy``, ``accuracy_foreground``, ``edit``, ``f1@{k}``.
@@ -417,7 +442,7 @@ class SegmentationMetrics:
         Gathers over ``torch.distributed`` when it is initialised (collective: call on every rank).
         NaN everywhere, with a warning, before any update.
         """
-        _, rows = self._gathered()
+        _, rows = self._table()
         keys = ["accuracy", "accuracy_foreground", "edit", *self._keys]
         if rows.shape[0] == 0:
             warnings.warn("SegmentationMetrics.compute() called before any update", UserWarning, stacklevel=2)
@@ -444,7 +469,7 @@ class SegmentationMetrics:
 
         Per-video ``f1@{k}`` uses the protocol's formula on that video's TP/FP/FN.
         """
-        ids, rows = self._gathered()
+        ids, rows = self._table()
         out = []
         f1 = _f1_percent(*_split_row(rows, self.overlaps.shape[0]), self.protocol)
         for vid, row, f1_row in zip(ids, rows, f1):
