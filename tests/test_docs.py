@@ -50,7 +50,6 @@ KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
                         "127: undefined instances / gt_dict / boundary_output; 254: doctest block without imports",
     "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
     "docs/layers.md": "line 7: undefined features; 36: torch.load of a checkpoint file that is not there",
-    "docs/metrics.md": "line 27: the dataset loop uses an undefined loader (and model)",
     "docs/postprocess_nms.md": "line 171: undefined scores_all",
     "docs/targets.md": "lines 62, 103, 134, 169, 206, 257: doctest blocks without their imports (torch, functions)",
 }
