@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._common import as_labels, as_mask, check_int, check_number, valid_frames
+from .._checks import flag, size
+from ._common import labels_and_mask, positive, valid_frames
 
 __all__ = ["boundary_labels", "class_mask_targets", "gaussian_boundary_targets"]
 
@@ -64,11 +65,10 @@ def boundary_labels(
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
+    labels, mask = labels_and_mask(labels, mask)
+    include_first = flag(include_first, "include_first")
     valid = valid_frames(labels, mask, ignore_index)
-    return _boundaries(labels, valid, bool(include_first)).to(torch.float32)
+    return _boundaries(labels, valid, include_first).to(torch.float32)
 
 
 def gaussian_boundary_targets(
@@ -120,15 +120,15 @@ def gaussian_boundary_targets(
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    sigma = check_number(sigma, "sigma")
-    truncate = check_number(truncate, "truncate")
+    labels, mask = labels_and_mask(labels, mask)
+    sigma = positive(sigma, "sigma")
+    truncate = positive(truncate, "truncate")
+    include_first = flag(include_first, "include_first")
     batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
     valid = valid_frames(labels, mask, ignore_index)
     if length == 0:
         return torch.zeros(batch, 0, dtype=torch.float32, device=labels.device)
-    hard = _boundaries(labels, valid, bool(include_first)).to(torch.float64)
+    hard = _boundaries(labels, valid, include_first).to(torch.float64)
     radius = min(math.ceil(truncate * sigma), length - 1)
     k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=labels.device)
     kernel = torch.exp(-(k * k) / (2.0 * sigma * sigma))
@@ -165,10 +165,8 @@ def class_mask_targets(labels: Any, num_classes: int, *, mask: Any = None, ignor
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    num_classes = check_int(num_classes, "num_classes", minimum=1)
-    batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
+    labels, mask = labels_and_mask(labels, mask)
+    num_classes = size(num_classes, "num_classes")
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes)
     classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1)
     return ((labels.unsqueeze(1) == classes) & valid.unsqueeze(1)).to(torch.float32)
