@@ -231,10 +231,10 @@ def segments_to_labels(segments: Segments, length: int, fill: int = -1) -> np.nd
 
 
 def segment_iou(a: Any, b: Any) -> Any:
-    """Pairwise temporal IoU of two sets of half-open segments.
+    r"""Pairwise temporal IoU of two sets of half-open segments.
 
-    .. math:: \\mathrm{IoU}(a, b) = \\frac{\\max(0, \\min(e_a, e_b) - \\max(s_a, s_b))}
-              {(e_a - s_a) + (e_b - s_b) - \\max(0, \\min(e_a, e_b) - \\max(s_a, s_b))}
+    .. math:: \mathrm{IoU}(a, b) = \frac{\max(0, \min(e_a, e_b) - \max(s_a, s_b))}
+              {(e_a - s_a) + (e_b - s_b) - \max(0, \min(e_a, e_b) - \max(s_a, s_b))}
 
     Args:
         a: ``(N, 2)`` ``[start, end)`` rows (numpy or torch) or a :class:`Segments`.

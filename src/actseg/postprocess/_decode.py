@@ -139,6 +139,11 @@ def decode_global_masks(
         >>> out = decode_global_masks(P, M, num_anchors=3)  # three anchors, one (deduplicated) proposal
         >>> out[0].starts.tolist(), out[0].ends.tolist(), out[0].labels.tolist(), out[0].scores.round(3).tolist()
         ([2.0], [5.0], [0], [0.855])
+
+    .. versionchanged:: 0.2.0
+        ``top_k=`` renamed ``num_anchors=`` (the old spelling warns until the next minor release);
+        masks outside ``[0, 1]``, class scores outside ``[0, 1]`` without ``from_logits`` and a NaN
+        ``min_score`` are errors.
     """
     choice(mode, ("span", "runs"), "mode")
     choice(nms, ("soft", "hard", "none"), "nms")

@@ -46,14 +46,14 @@ def peaks_of_rows(rows: np.ndarray, mask: np.ndarray, threshold: Any, peak_rule:
 
 def find_peaks(x: Any, threshold: float = 0.5, *, peak_rule: str | None = None, mask: Any = None,
                mode: str | None = None) -> Any:
-    """Frames where a score track (boundary probability) has a local maximum at least ``threshold``.
+    r"""Frames where a score track (boundary probability) has a local maximum at least ``threshold``.
 
     ``peak_rule="argrelmax"`` is ASRF's ``argrelmax`` (``libs/metric.py``; Ishikawa et al., "Alleviating
     Over-segmentation Errors by Detecting Action Boundaries", WACV 2021, Sec. 3.3), used by its
     boundary F1 and its boundary refinement:
 
-    .. math:: \\tilde x_t = x_t\\,[x_t \\ge \\theta],\\qquad
-              \\mathcal P = \\{0\\} \\cup \\{t \\in [1, T-2] : \\tilde x_{t-1} < \\tilde x_t > \\tilde x_{t+1}\\}
+    .. math:: \tilde x_t = x_t\,[x_t \ge \theta],\qquad
+              \mathcal P = \{0\} \cup \{t \in [1, T-2] : \tilde x_{t-1} < \tilde x_t > \tilde x_{t+1}\}
 
     Frame 0 is always a peak (the start of the first segment), the last frame never is, and a
     plateau of equal values (two adjacent boundary frames, a saturated probability) gives no peak.
@@ -61,7 +61,7 @@ def find_peaks(x: Any, threshold: float = 0.5, *, peak_rule: str | None = None, 
     ``peak_rule="plateau"`` (default) keeps every local maximum with ``x_t >= threshold``: a maximal run
     of equal values is one peak, at its centre frame ``(first + last) // 2`` (the rule of
     ``scipy.signal.find_peaks``), when both its neighbours are lower; outside the track counts as
-    :math:`-\\infty`, so the first/last frame (or a plateau reaching the border, or a constant track)
+    :math:`-\infty`, so the first/last frame (or a plateau reaching the border, or a constant track)
     can be a peak. The result equals ``scipy.signal.find_peaks(pad(x, -inf), height=threshold)[0] - 1``.
 
     Convention:
@@ -91,6 +91,9 @@ def find_peaks(x: Any, threshold: float = 0.5, *, peak_rule: str | None = None, 
         [0, 2, 5]
         >>> find_peaks([0.9, 0.2, 0.8, 0.8, 0.1, 0.6], 0.5, peak_rule="argrelmax").tolist()
         [0]
+
+    .. versionchanged:: 0.2.0
+        ``mode=`` renamed ``peak_rule=`` (the old spelling warns until the next minor release).
     """
     peak_rule = renamed(peak_rule, mode, new="peak_rule", old="mode", default="plateau")
     choice(peak_rule, PEAK_RULES, "peak_rule")

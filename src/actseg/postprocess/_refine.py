@@ -108,16 +108,16 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
                          reference: str | None = None, from_logits: bool | None = None,
                          peak_rule: str | None = None, ignore_index: int = -100, tie_break: str | None = None,
                          peaks: str | None = None) -> Any:
-    """Relabel every span between two predicted boundaries with its majority class (ASRF refinement).
+    r"""Relabel every span between two predicted boundaries with its majority class (ASRF refinement).
 
     ASRF (Ishikawa et al., WACV 2021), Sec. 3.3 / Fig. 3, ``PostProcessor("refinement_with_boundary")``;
     InterAct, Sec. 3.3 ("label smoothing strategy"). Per video, with frame labels
-    :math:`\\hat y_t = \\arg\\max_c s_{c,t}` and boundaries
-    :math:`b_0 = 0 < b_1 < \\dots < b_m` = ``find_peaks(boundary_prob, threshold, peak_rule=peak_rule)`` and
+    :math:`\hat y_t = \arg\max_c s_{c,t}` and boundaries
+    :math:`b_0 = 0 < b_1 < \dots < b_m` = ``find_peaks(boundary_prob, threshold, peak_rule=peak_rule)`` and
     :math:`b_{m+1} = T` (the valid length):
 
-    .. math:: \\tilde y_t = \\arg\\max_c \\bigl|\\{u \\in [b_j, b_{j+1}) : \\hat y_u = c\\}\\bigr|
-              \\quad\\text{for } t \\in [b_j, b_{j+1})
+    .. math:: \tilde y_t = \arg\max_c \bigl|\{u \in [b_j, b_{j+1}) : \hat y_u = c\}\bigr|
+              \quad\text{for } t \in [b_j, b_{j+1})
 
     Convention:
         - Ties between equally frequent classes (``reference=None``, default) go to the
@@ -174,6 +174,11 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         >>> prob = np.array([0.0, 0.1, 0.2, 0.1, 0.9, 0.3, 0.1, 0.0])
         >>> refine_by_boundaries(labels, prob).tolist()
         [0, 0, 0, 0, 2, 2, 2, 2]
+
+    .. versionchanged:: 0.2.0
+        ``tie_break=`` became ``reference=None | "asrf"`` and ``peaks=`` became ``peak_rule=`` (the old
+        spellings warn until the next minor release); integer labels are renumbered densely, so the
+        cost no longer grows with the largest label value.
     """
     from ._refine_kernels import (
         ERR_LABEL_NEGATIVE,
@@ -244,10 +249,10 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
 
 def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = None, reference: str | None = None,
                            ignore_index: int = -100) -> Any:
-    """Give every run of at most ``max_length`` frames the label of the preceding longer run (ASRF ``relabeling``).
+    r"""Give every run of at most ``max_length`` frames the label of the preceding longer run (ASRF ``relabeling``).
 
     ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("relabeling", theta_t=15)``: an action
-    segment shorter than :math:`\\theta_t` frames is over-segmentation and takes the class of the
+    segment shorter than :math:`\theta_t` frames is over-segmentation and takes the class of the
     segment before it.
 
     Convention:
@@ -281,6 +286,9 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
         [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2, reference="asrf").tolist()
         [3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+
+    .. versionchanged:: 0.2.0
+        ``reference`` takes ``None`` or ``"asrf"``; ``True``/``False`` warn until the next minor release.
     """
     from ._refine_kernels import ERR_LABEL_NEGATIVE, OK, relabel_batch
 
@@ -308,10 +316,10 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
 
 
 def gaussian_kernel(kernel_size: int, sigma: float, *, normalize: bool = False, dtype: Any = None) -> Any:
-    """The 1-D Gaussian filter of ASRF's ``GaussianSmoothing`` as a ``(kernel_size,)`` tensor.
+    r"""The 1-D Gaussian filter of ASRF's ``GaussianSmoothing`` as a ``(kernel_size,)`` tensor.
 
-    .. math:: g_i = \\frac{1}{\\sigma\\sqrt{2\\pi}} \\exp\\Bigl(-\\frac{(i - (k-1)/2)^2}{2\\sigma^2}\\Bigr),
-              \\quad i = 0, \\dots, k-1
+    .. math:: g_i = \frac{1}{\sigma\sqrt{2\pi}} \exp\Bigl(-\frac{(i - (k-1)/2)^2}{2\sigma^2}\Bigr),
+              \quad i = 0, \dots, k-1
 
     ASRF leaves the normalisation line commented out: the taps sum to the truncated, sampled
     density (``1 + 5e-9`` for ``k=15, sigma=1``; 0.883 for ``k=3``; 0.991 for ``k=5``; 0.988 for
@@ -345,14 +353,14 @@ def _mirror_index(length: int, pad: int, device: Any) -> Any:
 def gaussian_smoothing(scores: Any, *, kernel_size: int = 15, sigma: float = 1.0, mask: Any = None,
                        from_logits: bool | None = None, normalize: bool = False, return_scores: bool = False,
                        ignore_index: int = -100) -> Any:
-    """Smooth class probabilities over time with a Gaussian filter, then take the argmax (ASRF ``smoothing``).
+    r"""Smooth class probabilities over time with a Gaussian filter, then take the argmax (ASRF ``smoothing``).
 
     ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("smoothing")`` with ``GaussianSmoothing``
     (``libs/transformer.py``): probabilities ``p`` (softmax of logits), reflect padding by
     ``(k-1)/2`` frames on each side, a depthwise 1-D convolution with :func:`gaussian_kernel`:
 
-    .. math:: \\tilde p_{c,t} = \\sum_{i=0}^{k-1} g_i\\, p_{c,\\,r(t + i - (k-1)/2)},\\qquad
-              \\tilde y_t = \\arg\\max_c \\tilde p_{c,t}
+    .. math:: \tilde p_{c,t} = \sum_{i=0}^{k-1} g_i\, p_{c,\,r(t + i - (k-1)/2)},\qquad
+              \tilde y_t = \arg\max_c \tilde p_{c,t}
 
     with :math:`r` the reflection at the first and last valid frame.
 

@@ -34,13 +34,13 @@ def _boundaries(labels: Tensor, valid: Tensor, include_first: bool) -> Tensor:
 def boundary_labels(
     labels: Any, *, mask: Any = None, include_first: bool = True, ignore_index: int = -100
 ) -> Tensor:
-    """Hard action-boundary targets of ASRF: 1 at the first frame and at every start frame.
+    r"""Hard action-boundary targets of ASRF: 1 at the first frame and at every start frame.
 
     The target of the boundary-regression branch of ASRF (Ishikawa et al., WACV 2021; official
     ``utils/generate_boundary_array.py``: ``boundary[0] = 1`` and ``boundary[t] = 1`` where
     ``gt[t] != gt[t − 1]``), used as ``Y_b`` by InterAct Eq. (8):
 
-    .. math:: Y_b(t) = [t = 0] \\lor [y_t \\ne y_{t-1}]
+    .. math:: Y_b(t) = [t = 0] \lor [y_t \ne y_{t-1}]
 
     Convention:
         - A boundary is the *start* frame of the new action (the frame after the change).
@@ -80,7 +80,7 @@ def gaussian_boundary_targets(
     include_first: bool = True,
     ignore_index: int = -100,
 ) -> Tensor:
-    """Gaussian-smoothed boundary target ``g(Y_b)`` of InterAct (§3.4, Eq. (8)).
+    r"""Gaussian-smoothed boundary target ``g(Y_b)`` of InterAct (§3.4, Eq. (8)).
 
     InterAct: "``Y_b(t)`` is the ground truth that takes the value of 1 at action boundaries, and
     ``g(·)`` denotes a Gaussian filter used to smooth boundaries". Read here as a convolution of the
@@ -88,8 +88,8 @@ def gaussian_boundary_targets(
     Gaussian kernel, clipped to 1 so that it stays a binary cross-entropy target:
 
     .. math::
-        g(Y_b)(t) = \\min\\Big(1,\\ \\sum_{|k| \\le \\lceil \\text{truncate}\\cdot\\sigma\\rceil}
-        Y_b(t - k)\\, e^{-k^2 / 2\\sigma^2}\\Big)
+        g(Y_b)(t) = \min\Big(1,\ \sum_{|k| \le \lceil \text{truncate}\cdot\sigma\rceil}
+        Y_b(t - k)\, e^{-k^2 / 2\sigma^2}\Big)
 
     Convention (InterAct gives neither σ nor the normalisation):
         - The kernel peak is 1, so an isolated boundary keeps the value 1 (a sum-normalised filter
@@ -138,9 +138,9 @@ def gaussian_boundary_targets(
 
 
 def class_mask_targets(labels: Any, num_classes: int, *, mask: Any = None, ignore_index: int = -100) -> Tensor:
-    """Per-class binary temporal masks ``M`` of InterAct (§3.4, Eq. (6)), the dice-loss targets.
+    r"""Per-class binary temporal masks ``M`` of InterAct (§3.4, Eq. (6)), the dice-loss targets.
 
-    .. math:: M_{b,i,t} = [\\,y_{b,t} = i\\,], \\qquad i = 0 \\dots K - 1
+    .. math:: M_{b,i,t} = [\,y_{b,t} = i\,], \qquad i = 0 \dots K - 1
 
     Convention:
         - All ``K = num_classes`` rows are returned (InterAct then keeps the ``N`` classes present in

@@ -43,14 +43,14 @@ def boundary_heatmap(
     end: str = "last",
     ignore_index: int = -100,
 ) -> Tensor:
-    """Category-agnostic boundary heatmap ``Y^b`` of RTK (§3.1, "Boundary points"; §4.1 defaults).
+    r"""Category-agnostic boundary heatmap ``Y^b`` of RTK (§3.1, "Boundary points"; §4.1 defaults).
 
     Every segment contributes two keypoints, its start and its end; each is splatted with the
     un-normalised 1-D Gaussian of RTK §3.1 and overlapping Gaussians merge by element-wise maximum:
 
     .. math::
-        Y^b_t = \\max_{p \\in P} \\exp\\Big(-\\frac{(t - p)^2}{2\\sigma_b^2}\\Big),
-        \\qquad \\sigma_b = \\text{sigma\\_ratio} \\cdot r_b
+        Y^b_t = \max_{p \in P} \exp\Big(-\frac{(t - p)^2}{2\sigma_b^2}\Big),
+        \qquad \sigma_b = \text{sigma\_ratio} \cdot r_b
 
     with ``r_b = region = 33`` frames and ``σ_b = 0.5 · r_b`` (RTK §4.1). Since all Gaussians share
     ``σ_b``, the maximum is the Gaussian of the distance to the nearest keypoint, which is how it is

@@ -53,13 +53,13 @@ def skeleton_heatmaps(
     repeat: int = 1,
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Render 2D poses into joint and limb heatmaps (2D-skeleton heatmaps, §III-A, Eq. (1)–(2)).
+    r"""Render 2D poses into joint and limb heatmaps (2D-skeleton heatmaps, §III-A, Eq. (1)–(2)).
 
     For a frame with joints ``(x_k, y_k)`` and confidences ``c_k``, at pixel ``(x, y)``:
 
     .. math::
-        h^J_k(x, y) = c_k\\, e^{-\\frac{(x - x_k)^2 + (y - y_k)^2}{2\\sigma^2}},\\qquad
-        h^L_l(x, y) = \\min(c_{a_l}, c_{b_l})\\, e^{-\\frac{d((x, y),\\, [a_l, b_l])^2}{2\\sigma^2}}
+        h^J_k(x, y) = c_k\, e^{-\frac{(x - x_k)^2 + (y - y_k)^2}{2\sigma^2}},\qquad
+        h^L_l(x, y) = \min(c_{a_l}, c_{b_l})\, e^{-\frac{d((x, y),\, [a_l, b_l])^2}{2\sigma^2}}
 
     with ``σ = 0.6`` (the paper) and ``d`` the Euclidean distance to the segment between joints
     ``a_l`` and ``b_l`` of limb ``l``.
@@ -136,6 +136,8 @@ def skeleton_heatmaps(
         torch.Size([1, 1, 3, 56, 56])
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+        ``repeat=`` (the paper's 3-channel replication); inputs that require grad are accepted.
     """
     kp = as_tensor(keypoints, "keypoints")  # detached: targets carry no gradient
     tensor(kp, "keypoints", "(B, T, V, XY)", sizes={"XY": 2})

@@ -35,15 +35,15 @@ def global_mask_targets(
     ignore_index: int = -100,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
-    """GSMT global segmentation masks ``(B, T, T)`` and per-snippet classes from snippet labels.
+    r"""GSMT global segmentation masks ``(B, T, T)`` and per-snippet classes from snippet labels.
 
     GSMT §3.2–3.3 (Eq. (3)–(4) are the predictions these supervise): for every action snippet ``i``
     the mask label is the full-length binary mask of its instance,
 
     .. math::
-        G_{b,i,j} = [\\,i \\text{ and } j \\text{ lie in the same action instance of video } b\\,],
-        \\qquad c_{b,i} = \\begin{cases} y_{b,i} & i \\text{ in an instance} \\\\ K & \\text{background}
-        \\end{cases}
+        G_{b,i,j} = [\,i \text{ and } j \text{ lie in the same action instance of video } b\,],
+        \qquad c_{b,i} = \begin{cases} y_{b,i} & i \text{ in an instance} \\ K & \text{background}
+        \end{cases}
 
     so ``G`` is symmetric and block diagonal (the TAGS loader's ``M[a:b, a:b] = 1``).
 
@@ -76,7 +76,8 @@ def global_mask_targets(
         dtype: dtype of the masks (float32 by default, bool allowed).
 
     Returns:
-        ``(masks, classes)``: ``(B, T, T)`` ``dtype`` and ``(B, T)`` int64, on ``labels``' device.
+        ``(masks, classes)``: ``(B, T, T)`` ``dtype`` (row ``t`` = snippet ``t``'s mask, equal to column
+        ``t``) and ``(B, T)`` int64, on ``labels``' device.
 
     Example:
         >>> masks, classes = global_mask_targets(torch.tensor([[0, 2, 2, 0, 1]]), num_classes=3, background=[0])
@@ -256,6 +257,8 @@ def segments_to_global_masks(
         ([[0, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 1, 1, 1]], [2, 0, 1, 1, 1])
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+        ``rounding`` is validated without ``duration``; ``num_snippets <= 2**15``.
     """
     what = "an actseg.segments.Segments or a list of them"
     videos = [segments] if isinstance(segments, Segments) else list(instance_of(segments, (list, tuple), "segments",
