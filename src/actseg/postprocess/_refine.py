@@ -67,9 +67,13 @@ def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
 def _dense_labels(labels: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels of the valid frames renumbered ``0 .. n − 1`` in increasing order, and the ``n`` original ids.
 
-    Negative labels are kept (the kernel reports them); frames under the mask are not read.
+    Negative labels are kept (the kernel reports them); frames under the mask are not read. Labels
+    below ``max(1024, 4 · frames)`` are kept as they are (identity ids: the kernel's per-class
+    counter is then no larger than the input), larger ones are renumbered (``np.unique``).
     """
     values = labels[mask]
+    if values.size == 0 or values.max() < max(1024, 4 * values.size):
+        return labels, np.arange(max(int(values.max()) + 1 if values.size else 1, 1), dtype=np.int64)
     known = values >= 0
     ids, dense_ids = np.unique(values[known], return_inverse=True)
     values[known] = dense_ids.reshape(-1)
@@ -218,9 +222,9 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         tie = TIE_PROBABILITY if reference is None else TIE_REFERENCE
         status = refine_scores(arr, prob, mask_arr, thr, code, tie, logits, out, info)
     else:
-        dense, ids = _dense_labels(arr, mask_arr)  # cost follows the number of distinct labels, not their values
+        dense, ids = _dense_labels(arr, mask_arr)  # cost follows the number of frames, not the label values
         status = refine_labels(dense, prob, mask_arr, thr, code, max(ids.size, 1), out, info)
-        if status == OK:
+        if status == OK and dense is not arr:
             out[mask_arr] = ids[out[mask_arr]]
     if status != OK:
         where = _where(info, single)

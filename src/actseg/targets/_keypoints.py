@@ -233,14 +233,15 @@ def action_point_heatmaps(
     columns = torch.stack([centre, low, high, runs.batch * length, runs.classes], dim=1)
     frame, per, widths = windows(centre, radius, length, columns)
     offset = frame - per[:, 0]
-    in_positive = (offset >= per[:, 1]) & (offset <= per[:, 2])
-    if centres == "positive":  # distance to the nearest positive frame (0 on N)
-        distance = (per[:, 1] - offset).clamp(min=0) + (offset - per[:, 2]).clamp(min=0)
-    else:
-        distance = offset
     two_var = torch.repeat_interleave((2.0 * sigma * sigma).to(torch.float32), widths)
-    value = flushed_exp(-(distance * distance).to(torch.float32) / two_var)
-    value = torch.where(in_positive, value.new_ones(()), value)
+    if centres == "positive":  # the distance to the nearest positive frame: 0 on N, so exp(0) = 1 there
+        distance = (offset - torch.clamp(offset, per[:, 1], per[:, 2])).to(torch.float32)
+        in_positive = distance == 0
+        value = flushed_exp(distance.square_().neg_().div_(two_var))
+    else:
+        in_positive = (offset >= per[:, 1]) & (offset <= per[:, 2])
+        value = flushed_exp(-(offset * offset).to(torch.float32) / two_var)
+        value = torch.where(in_positive, value.new_ones(()), value)
     flat = per[:, 3] + frame
     heat.scatter_reduce_(0, flat, value, reduce="amax")
     heat = torch.where(valid, heat.view(batch, length), heat.new_zeros(()))
