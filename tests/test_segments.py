@@ -213,3 +213,17 @@ class TestSegmentIoU:
         other = torch.tensor([[0.0, 5.0]]) if isinstance(bad, torch.Tensor) else np.array([[0.0, 5.0]])
         with pytest.raises(TypeError, match=f"a: expected a real .*{dtype}"):
             segment_iou(bad, other)
+
+
+def test_segment_iou_on_meta_tensors_infers_the_shape():
+    out = segment_iou(torch.zeros(3, 2, device="meta"), torch.zeros(5, 2, device="meta"))
+    assert out.is_meta and out.shape == (3, 5)
+
+
+def test_segments_reject_infinite_boundaries_and_scores():
+    with pytest.raises(ValueError, match="ends: expected finite values, got inf"):
+        Segments([0.0], [np.inf], [0])
+    with pytest.raises(ValueError, match="scores: expected finite values, got -inf"):
+        Segments([0.0], [1.0], [0], scores=[-np.inf])
+    with pytest.raises(TypeError, match="starts: expected a real"):
+        Segments(np.array([True]), np.array([2]), [0])

@@ -450,6 +450,13 @@ class TestSnippets:
         x = torch.arange(6.0).view(1, 1, 6)
         mask = torch.tensor([[True, True, False, False, True, True]])
         assert resample_snippets(x, 4, mask=mask).tolist() == [[[0.0, 1.0, 4.0, 5.0]]]
+        noisy = torch.where(mask.unsqueeze(1), x, torch.tensor(float("nan")))  # values under the mask not read
+        assert resample_snippets(noisy, 4, mask=mask).tolist() == [[[0.0, 1.0, 4.0, 5.0]]]
+        batch = torch.stack([x[0], x[0].flip(-1)])  # two rows, holes in different places
+        holes = torch.tensor([[True, False, True, True, False, True], [False, True, True, False, True, True]])
+        out = resample_snippets(batch, 3, mask=holes)
+        for b in range(2):
+            assert torch.equal(out[b], resample_snippets(batch[b][:, holes[b]], 3))
 
 
 # ----------------------------------------------------------------------------------------------
