@@ -809,6 +809,32 @@ def test_segments_to_global_masks_rejects_unknown_rounding():
         segments_to_global_masks(seg, 4, num_classes=2, rounding=None)
 
 
+def test_extreme_widths_stay_exact():
+    """σ so small that 2σ² underflows: 1 at the keypoints, 0 elsewhere (not 0/0 = NaN -> 0); huge ratios finite."""
+    labels = torch.tensor([[0, 1, 1, 1, 2, 2, 0]])
+    heat, _ = action_point_heatmaps(labels, background=[0], length_ratio=1e-300)
+    assert heat[0].tolist() == [0, 0, 1, 0, 1, 0, 0]
+    mid, _ = action_point_heatmaps(labels, background=[0], length_ratio=1e-300, centres="midpoint")
+    assert torch.equal(mid, heat)
+    assert boundary_heatmap(labels, background=[0], region=1e-300)[0].tolist() == [0, 1, 0, 1, 1, 1, 0]
+    assert gaussian_boundary_targets(labels, sigma=1e-300)[0].tolist() == [1, 1, 0, 0, 1, 0, 1]
+    assert gaussian_boundary_targets(labels, sigma=1e200, truncate=1e200)[0].tolist() == [1.0] * 7
+    wide, _ = action_point_heatmaps(labels, background=[0], length_ratio=1e300, positive_ratio=1e300)
+    assert wide[0].tolist() == [1.0] * 7
+    h = skeleton_heatmaps(torch.tensor([[[[1.0, 1.0], [2.0, 2.0]]]]), size=(3, 3), sigma=1e-300, limbs=[(0, 1)])
+    assert h[0, 0, 2].flatten().tolist() == [0, 0, 0, 0, 1, 0, 0, 0, 1]
+
+
+def test_outputs_are_bounded_before_allocation():
+    labels = torch.zeros(1, 7, dtype=torch.long)
+    with pytest.raises(ValueError, match="num_classes: expected an output of at most 2\\*\\*31 elements"):
+        class_mask_targets(labels, 2**30)
+    with pytest.raises(ValueError, match="labels: expected an output of at most 2\\*\\*31 elements, got B·T·T"):
+        global_mask_targets(torch.zeros(1, 50_000, dtype=torch.long), num_classes=2)
+    with pytest.raises(ValueError, match="size: expected an output of at most 2\\*\\*31 elements"):
+        skeleton_heatmaps(torch.zeros(1, 1, 2, 2), size=(100_000, 100_000))
+
+
 def test_resample_snippets_runs_on_meta_and_keeps_grad():
     out = resample_snippets(torch.zeros(2, 3, 17, device="meta"), 5)
     assert out.shape == (2, 3, 5) and out.is_meta

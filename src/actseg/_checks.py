@@ -562,3 +562,12 @@ def values_in(x: Any, name: str, low: float, high: float, *, allow_nan: bool = F
     if bad.any():
         raise ValueError(f"{name}: expected values in [{low}, {high}]{' or NaN' if allow_nan else ''}, "
                          f"got {arr[bad].flat[0]} at index {_first_index(bad)}")
+
+
+MAX_ELEMENTS = 2**31  # elements of one output a block allocates from its arguments (8 GiB of float32)
+
+
+def elements(count: int, name: str, what: str) -> None:
+    """ValueError naming ``name`` when an output of ``count`` elements (``what``) would exceed ``MAX_ELEMENTS``."""
+    if count > MAX_ELEMENTS:
+        raise ValueError(f"{name}: expected an output of at most 2**31 elements, got {what} = {count}")

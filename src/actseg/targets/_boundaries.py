@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import flag, size
-from ._common import labels_and_mask, positive, valid_frames
+from .._checks import elements, flag, size
+from ._common import labels_and_mask, positive, two_variance, valid_frames
 
 __all__ = ["boundary_labels", "class_mask_targets", "gaussian_boundary_targets"]
 
@@ -129,9 +129,9 @@ def gaussian_boundary_targets(
     if length == 0:
         return torch.zeros(batch, 0, dtype=torch.float32, device=labels.device)
     hard = _boundaries(labels, valid, include_first).to(torch.float64)
-    radius = min(math.ceil(truncate * sigma), length - 1)
+    radius = min(math.ceil(min(truncate * sigma, length)), length - 1)
     k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=labels.device)
-    kernel = torch.exp(-(k * k) / (2.0 * sigma * sigma))
+    kernel = torch.exp(-(k * k) / two_variance(sigma, torch.float64))
     smooth = F.conv1d(hard.unsqueeze(1), kernel.view(1, 1, -1), padding=radius).squeeze(1)
     smooth = smooth.clamp(max=1.0).to(torch.float32)
     return torch.where(valid, smooth, smooth.new_zeros(()))
@@ -167,6 +167,7 @@ def class_mask_targets(labels: Any, num_classes: int, *, mask: Any = None, ignor
     """
     labels, mask = labels_and_mask(labels, mask)
     num_classes = size(num_classes, "num_classes")
+    elements(labels.numel() * num_classes, "num_classes", "B·K·T")
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes)
     classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1)
     return ((labels.unsqueeze(1) == classes) & valid.unsqueeze(1)).to(torch.float32)

@@ -28,6 +28,12 @@ def flushed_exp(arg: Tensor, floor: float | None = None) -> Tensor:
     return torch.where(arg > floor, torch.exp(arg.clamp(min=floor)), arg.new_zeros(()))
 
 
+def two_variance(sigma: float, dtype: torch.dtype) -> float:
+    """``2σ²``, at least the smallest normal number of ``dtype``: a ``σ`` so small that ``2σ²`` underflows
+    still gives ``exp(0) = 1`` at the centre (not ``0 / 0``) and 0 elsewhere."""
+    return max(2.0 * sigma * sigma, torch.finfo(dtype).tiny)
+
+
 class Runs(NamedTuple):
     """The segments of a batch, flattened in row-major (batch, time) order."""
 

@@ -22,6 +22,7 @@ from ._common import (
     last_valid_frame,
     nearest_distance,
     positive,
+    two_variance,
     valid_frames,
     windows,
 )
@@ -110,7 +111,7 @@ def boundary_heatmap(
     points[runs.batch, end_points] = True
     sigma = sigma_ratio * region
     distance = nearest_distance(points).to(torch.float32)
-    out = flushed_exp(-(distance * distance) / (2.0 * sigma * sigma))
+    out = flushed_exp(-(distance * distance) / two_variance(sigma, torch.float32))
     return torch.where(valid, out, out.new_zeros(()))
 
 
@@ -223,8 +224,9 @@ def action_point_heatmaps(
     seg_len = runs.ends - runs.starts
     centre = (runs.starts + runs.ends - 1) // 2
     sigma = (sigma_ratio * length_ratio) * seg_len.to(torch.float64)
-    radius = torch.ceil(FLOAT32_GAUSSIAN_RADIUS * sigma).long() + 1
-    half = torch.floor(positive_ratio * seg_len.to(torch.float64) / 2 + 1e-9).long()
+    # windows never need to reach farther than the row: clamp before the cast (huge ratios stay finite)
+    radius = torch.ceil((FLOAT32_GAUSSIAN_RADIUS * sigma).clamp(max=length)).long() + 1
+    half = torch.floor((positive_ratio * seg_len.to(torch.float64) / 2 + 1e-9).clamp(max=length)).long()
     # per segment: centre, its positive frames as offsets [low, high] from the centre, row offset, class
     low = torch.maximum(-half, runs.starts - centre)
     high = torch.minimum(half, runs.ends - 1 - centre)
@@ -233,7 +235,8 @@ def action_point_heatmaps(
     columns = torch.stack([centre, low, high, runs.batch * length, runs.classes], dim=1)
     frame, per, widths = windows(centre, radius, length, columns)
     offset = frame - per[:, 0]
-    two_var = torch.repeat_interleave((2.0 * sigma * sigma).to(torch.float32), widths)
+    tiny = torch.finfo(torch.float32).tiny  # as two_variance: 2σ² never underflows to 0
+    two_var = torch.repeat_interleave((2.0 * sigma * sigma).to(torch.float32).clamp(min=tiny), widths)
     if centres == "positive":  # the distance to the nearest positive frame: 0 on N, so exp(0) = 1 there
         distance = (offset - torch.clamp(offset, per[:, 1], per[:, 2])).to(torch.float32)
         in_positive = distance == 0

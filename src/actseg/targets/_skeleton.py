@@ -13,9 +13,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._checks import as_tensor, choice, flag, integer_array, shape_str, sizes, tensor, torch_dtype, values_in
+from .._checks import (
+    as_tensor,
+    choice,
+    elements,
+    flag,
+    integer_array,
+    shape_str,
+    sizes,
+    tensor,
+    torch_dtype,
+    values_in,
+)
 from .._checks import size as count
-from ._common import EXP_FLOOR, flushed_exp, mask_tensor, positive
+from ._common import EXP_FLOOR, flushed_exp, mask_tensor, positive, two_variance
 
 __all__ = ["skeleton_heatmaps"]
 
@@ -152,6 +163,8 @@ def skeleton_heatmaps(
     flatten = flag(flatten, "flatten")
     repeat = count(repeat, "repeat", high=MAX_REPEAT)
     pairs = None if limbs is None else _limb_pairs(limbs, joints, device)
+    maps = (joints if kind in (None, "joints", "both") else 0) + (0 if pairs is None else pairs.shape[0])
+    elements(batch * length * max(maps, 1) * repeat * height * width, "size", "B·T·C·H·W")
     if kind is None:
         kind = "both" if pairs is not None and pairs.shape[0] else "joints"
     kind = choice(kind, KINDS, "kind")
@@ -190,7 +203,7 @@ def skeleton_heatmaps(
     x, y, conf = x.reshape(rows, joints), y.reshape(rows, joints), conf.reshape(rows, joints)
     px = torch.arange(width, dtype=work, device=device)
     py = torch.arange(height, dtype=work, device=device)
-    two_var = 2.0 * sigma * sigma
+    two_var = two_variance(sigma, work)
     budget = _CHUNK_ELEMENTS if device.type == "cpu" else 16 * _CHUNK_ELEMENTS  # GPUs: fewer, larger launches
     step = max(1, budget // max(1, channels * height * width))
     direct = reduce is None and dtype == work

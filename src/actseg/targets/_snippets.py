@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import choice, instance_of, size, tensor, torch_dtype
+from .._checks import choice, elements, instance_of, size, tensor, torch_dtype
 from ..segments import Segments, segments_to_labels
 from ._common import background_tensor, find_segments, labels_and_mask, mask_tensor, positive, valid_frames
 
@@ -91,6 +91,7 @@ def global_mask_targets(
     labels, mask = labels_and_mask(labels, mask)
     num_classes = size(num_classes, "num_classes")
     dtype = torch_dtype(dtype, "dtype")
+    elements(labels.numel() * labels.shape[1], "labels", "B·T·T")
     device = labels.device
     bg = background_tensor(background, device)
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes, also_allowed=bg)
@@ -269,6 +270,7 @@ def segments_to_global_masks(
     num_classes = size(num_classes, "num_classes")
     rounding = choice(rounding, ROUNDINGS, "rounding")
     dtype = torch_dtype(dtype, "dtype")
+    elements(len(videos) * n * n, "segments", "B·N·N")
     if duration is not None:
         durations = [duration] * len(videos) if np.ndim(duration) == 0 else list(duration)
         if len(durations) != len(videos):
