@@ -40,7 +40,8 @@ class Segments:
         scores: ``(N,)`` optional confidences (required by detection metrics).
 
     Raises:
-        ValueError: lengths differ, an ``end <= start``, a value is NaN, or an array is not 1-D.
+        ValueError: lengths differ, an ``end <= start``, a NaN or infinite boundary, a NaN score, or an
+            array is not 1-D (infinite scores are left to the metrics, which reject them by name).
         TypeError: labels are not integers.
 
     Example:
@@ -71,7 +72,10 @@ class Segments:
             )
         scores_arr = None
         if scores is not None:
-            scores_arr = real_array(scores, "scores", 1, dtype=np.float64)
+            scores_arr = real_array(scores, "scores", 1, dtype=np.float64, finite=False)  # ±inf: the metrics decide
+            if np.isnan(scores_arr).any():  # the 0.1 message, which callers match
+                index = int(np.isnan(scores_arr).argmax())
+                raise ValueError(f"scores: expected finite values, got NaN at index {index}")
             if scores_arr.shape != (n,):
                 raise ValueError(f"scores: expected shape ({n},), got {shape_str(scores_arr.shape)}")
         self.starts = starts_arr
