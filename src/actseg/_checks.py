@@ -571,3 +571,15 @@ def elements(count: int, name: str, what: str) -> None:
     """ValueError naming ``name`` when an output of ``count`` elements (``what``) would exceed ``MAX_ELEMENTS``."""
     if count > MAX_ELEMENTS:
         raise ValueError(f"{name}: expected an output of at most 2**31 elements, got {what} = {count}")
+
+
+def index_pairs(value: Any, name: str, count: int) -> np.ndarray:
+    """An ``(L, 2)`` int64 array of index pairs in ``[0, count)`` (limbs, graph edges); empty is ``(0, 2)``."""
+    arr = integer_array(value, name)
+    arr = arr.reshape(0, 2) if arr.size == 0 else arr
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name}: expected a sequence of (i, j) index pairs, shape (L, 2), got {shape_str(arr.shape)}")
+    if arr.size and (arr.min() < 0 or arr.max() >= count):
+        bad = arr[(arr < 0) | (arr >= count)][0]
+        raise ValueError(f"{name}: expected indices in [0, {count}), got {int(bad)}")
+    return arr

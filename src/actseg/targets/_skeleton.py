@@ -18,8 +18,7 @@ from .._checks import (
     choice,
     elements,
     flag,
-    integer_array,
-    shape_str,
+    index_pairs,
     sizes,
     tensor,
     torch_dtype,
@@ -35,18 +34,6 @@ COORDINATES = ("pixels", "normalized", "video_box")
 REDUCTIONS = ("sum", "max")
 MAX_REPEAT = 64
 _CHUNK_ELEMENTS = 2**20  # elements of one (frames × channels × H × W) block of intermediates (CPU; 16× on GPUs)
-
-
-def _limb_pairs(limbs: Any, joints: int, device: torch.device) -> Tensor:
-    """``limbs`` as an ``(L, 2)`` int64 tensor of joint indices in ``[0, V)``."""
-    arr = integer_array(limbs, "limbs")
-    arr = arr.reshape(0, 2) if arr.size == 0 else arr
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"limbs: expected a sequence of (i, j) joint pairs, shape (L, 2), got {shape_str(arr.shape)}")
-    if arr.size and (arr.min() < 0 or arr.max() >= joints):
-        bad = arr[(arr < 0) | (arr >= joints)][0]
-        raise ValueError(f"limbs: expected joint indices in [0, {joints}) (V = {joints}), got {int(bad)}")
-    return torch.as_tensor(arr, device=device)
 
 
 def skeleton_heatmaps(
@@ -162,7 +149,7 @@ def skeleton_heatmaps(
     dtype = torch_dtype(dtype, "dtype", floating=True)
     flatten = flag(flatten, "flatten")
     repeat = count(repeat, "repeat", high=MAX_REPEAT)
-    pairs = None if limbs is None else _limb_pairs(limbs, joints, device)
+    pairs = None if limbs is None else torch.as_tensor(index_pairs(limbs, "limbs", joints), device=device)
     maps = (joints if kind in (None, "joints", "both") else 0) + (0 if pairs is None else pairs.shape[0])
     elements(batch * length * max(maps, 1) * repeat * height * width, "size", "B·T·C·H·W")
     if kind is None:
