@@ -5,8 +5,8 @@
    batch (default 8 videos x 10,000 frames x 48 classes, logits + boundary probabilities with a
    boundary every 100-400 frames). ASRF evaluates one video at a time (its batch softmax breaks for
    N > 1), so the reference is called per video with N = 1; actseg gets the whole batch at once.
-   The outputs are compared (refinement with ``tie_break="reference"``, relabelling with
-   ``reference=True``): the number of differing frames is printed and should be 0.
+   The outputs are compared (refinement and relabelling with ``reference="asrf"``): the number of
+   differing frames is printed and should be 0.
 2. ``actseg.metrics.BoundaryF1(protocol="gebd")`` vs Kinetics-GEBD ``Challenge_eval_Code/eval.py``
    on a Kinetics-GEBD-val-sized synthetic set (default 20,000 videos, 5 raters). eval.py evaluates
    one threshold per run (0.05); actseg is timed for that threshold and for all ten.
@@ -217,15 +217,15 @@ def main() -> int:
     refine_by_boundaries(logits[:1, :, :50], prob[:1, :50], mask=mask[:1, :50])
     report["refine_first_call_s"] = time.perf_counter() - t0
     ours = {
-        "refine_by_boundaries": lambda: refine_by_boundaries(logits, prob, mask=mask, tie_break="reference"),
-        "relabel_short_segments": lambda: relabel_short_segments(labels, max_length=15, reference=True),
+        "refine_by_boundaries": lambda: refine_by_boundaries(logits, prob, mask=mask, reference="asrf"),
+        "relabel_short_segments": lambda: relabel_short_segments(labels, max_length=15, reference="asrf"),
         "gaussian_smoothing": lambda: gaussian_smoothing(logits, kernel_size=15),
     }
     results = {}
     for name, fn in ours.items():
         fn()
         results[name] = best_of(fn, args.repeat)
-    n_peaks = sum(len(p) for p in find_peaks(prob, 0.5, mode="argrelmax"))
+    n_peaks = sum(len(p) for p in find_peaks(prob, 0.5, peak_rule="argrelmax"))
     print(f"spans per video (argrelmax, threshold 0.5): {n_peaks / args.batch:.0f}")
 
     PostProcessor = load_asrf(args.reference_dir)
@@ -254,7 +254,7 @@ def main() -> int:
         print(line)
         report[name] = entry
     t_default, _ = best_of(lambda: refine_by_boundaries(logits, prob, mask=mask), args.repeat)
-    print(f"{'(tie_break=probability)':24s} actseg {t_default * 1e3:9.2f} ms")
+    print(f"{'(reference=None)':24s} actseg {t_default * 1e3:9.2f} ms")
     report["refine_by_boundaries_probability_s"] = t_default
 
     # -- GEBD ------------------------------------------------------------------------------

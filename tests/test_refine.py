@@ -51,25 +51,25 @@ def test_reference_files_are_large_enough():
 @pytest.mark.parametrize("case", ARGRELMAX["cases"], ids=[c["name"] for c in ARGRELMAX["cases"]])
 def test_argrelmax_matches_reference(case):
     x = np.asarray(case["x"], dtype=case["dtype"])
-    assert find_peaks(x, case["threshold"], mode="argrelmax").tolist() == case["expected"]
-    assert find_peaks(torch.from_numpy(x), case["threshold"], mode="argrelmax").tolist() == case["expected"]
+    assert find_peaks(x, case["threshold"], peak_rule="argrelmax").tolist() == case["expected"]
+    assert find_peaks(torch.from_numpy(x), case["threshold"], peak_rule="argrelmax").tolist() == case["expected"]
 
 
 def test_find_peaks_modes_on_plateaus():
     x = [0.9, 0.9, 0.2, 0.7, 0.7, 0.7, 0.1, 0.6, 0.3, 0.8]
     assert find_peaks(x, 0.5).tolist() == [0, 4, 7, 9]
-    assert find_peaks(x, 0.5, mode="argrelmax").tolist() == [0, 7]
+    assert find_peaks(x, 0.5, peak_rule="argrelmax").tolist() == [0, 7]
     assert find_peaks(x, 0.65).tolist() == [0, 4, 9]
     assert find_peaks([], 0.5).tolist() == []
     assert find_peaks([0.4], 0.5).tolist() == [] and find_peaks([0.6], 0.5).tolist() == [0]
-    assert find_peaks([0.4], 0.5, mode="argrelmax").tolist() == [0]
+    assert find_peaks([0.4], 0.5, peak_rule="argrelmax").tolist() == [0]
     assert find_peaks([1, 1, 1], 1).tolist() == [1]
 
 
 def test_find_peaks_float32_threshold_is_compared_in_float32():
     x = np.array([0.0, 0.7, 0.0], dtype=np.float32)  # float32(0.7) < 0.7 in float64
-    assert find_peaks(x, 0.7, mode="argrelmax").tolist() == [0, 1]
-    assert find_peaks(x.astype(np.float64), 0.7, mode="argrelmax").tolist() == [0]
+    assert find_peaks(x, 0.7, peak_rule="argrelmax").tolist() == [0, 1]
+    assert find_peaks(x.astype(np.float64), 0.7, peak_rule="argrelmax").tolist() == [0]
 
 
 def test_find_peaks_batch_with_mask_and_tensor_device():
@@ -78,7 +78,7 @@ def test_find_peaks_batch_with_mask_and_tensor_device():
     peaks = find_peaks(x, 0.5, mask=mask)
     assert [p.tolist() for p in peaks] == [[1, 3], [1]]
     assert all(p.dtype == torch.int64 for p in peaks)
-    out = find_peaks(np.array([[0.1, 0.9], [0.8, 0.1]]), 0.5, mode="argrelmax")
+    out = find_peaks(np.array([[0.1, 0.9], [0.8, 0.1]]), 0.5, peak_rule="argrelmax")
     assert [p.tolist() for p in out] == [[0], [0]]
 
 
@@ -91,7 +91,7 @@ def test_find_peaks_properties(x, threshold):
     # the border rule: scipy's peaks of the track padded with -inf on both sides
     padded = np.concatenate([[-np.inf], x, [-np.inf]])
     assert plateau.tolist() == (scipy.signal.find_peaks(padded, height=threshold)[0] - 1).tolist()
-    rel = find_peaks(x, threshold, mode="argrelmax")
+    rel = find_peaks(x, threshold, peak_rule="argrelmax")
     assert (x[rel[1:]] >= threshold).all() and (rel.size == 0 or rel[0] == 0)
     assert set(rel[1:].tolist()) <= set(plateau.tolist())  # strict maxima are plateaus of length 1
 
@@ -103,7 +103,8 @@ def test_find_peaks_properties(x, threshold):
         (lambda: find_peaks(np.array([0.1, np.nan]), 0.5), ValueError, "x: expected finite values, got NaN at frame 1"),
         (lambda: find_peaks([0.1, 0.2], float("inf")), ValueError, "threshold: expected a finite number"),
         (lambda: find_peaks([0.1, 0.2], "0.5"), TypeError, "threshold: expected a real number"),
-        (lambda: find_peaks([0.1, 0.2], 0.5, mode="scipy"), ValueError, "mode: expected one of"),
+        (lambda: find_peaks([0.1, 0.2], 0.5, peak_rule="scipy"), ValueError, "peak_rule: expected one of"),
+        (lambda: find_peaks(torch.zeros(3, device="meta"), 0.5), TypeError, "x: expected a tensor with values"),
         (lambda: find_peaks(np.array(["a"]), 0.5), TypeError, "x: expected a real"),
         (lambda: find_peaks([0.1, 0.2], 0.5, mask=[True]), ValueError, r"mask: expected shape \(2,\)"),
         (lambda: find_peaks([0.1, 0.2], 0.5, mask=[1, 1]), TypeError, "mask: expected dtype bool"),
@@ -134,13 +135,13 @@ def test_refinement_matches_reference(case):
     if "error" in expected:
         if expected["error"].startswith("UnboundLocalError"):
             with pytest.raises(ValueError, match="the reference raises UnboundLocalError"):
-                refine_by_boundaries(outputs, prob, threshold=th, mask=masks, tie_break="reference")
+                refine_by_boundaries(outputs, prob, threshold=th, mask=masks, reference="asrf")
             # the default rule resolves the tie by the summed probabilities
             assert refine_by_boundaries(outputs, prob, threshold=th, mask=masks).shape == outputs[:, 0].shape
         else:  # the batch softmax bug (N > 1 logits): compared video by video below
             assert "broadcast" in expected["error"]
     elif masks.all():
-        assert refine_by_boundaries(outputs, prob, threshold=th, mask=masks, tie_break="reference").tolist() == \
+        assert refine_by_boundaries(outputs, prob, threshold=th, mask=masks, reference="asrf").tolist() == \
             expected["preds"]
         if not negative_tie and (outputs.dtype == np.int64 or case["kind"].startswith("probs")):
             # labels and probabilities: the default tie rule gives the same labels (logits: see test_tie_rules)
@@ -148,10 +149,10 @@ def test_refinement_matches_reference(case):
     # padded batches: ASRF appends the padded length (padding votes in the last span) and its batch softmax
     # fails for logits, so the valid frames are compared with the reference run on each video alone
     if case["per_video"] is not None:
-        batch = refine_by_boundaries(outputs, prob, threshold=th, mask=masks, tie_break="reference")
+        batch = refine_by_boundaries(outputs, prob, threshold=th, mask=masks, reference="asrf")
         for i, pv in enumerate(case["per_video"]):
             n = int(masks[i].sum())
-            one = refine_by_boundaries(outputs[i, ..., :n], prob[i, 0, :n], threshold=th, tie_break="reference")
+            one = refine_by_boundaries(outputs[i, ..., :n], prob[i, 0, :n], threshold=th, reference="asrf")
             assert one.tolist() == pv["preds"][0]
             assert batch[i, :n].tolist() == pv["preds"][0]
             assert (batch[i, n:] == -100).all()
@@ -179,11 +180,11 @@ def test_tie_rules():
     scores = np.array([[-1.0, -3.0, -1.0, -3.0], [-2.0, -0.5, -2.0, -0.5], [-9.0, -9.0, -9.0, -9.0]])
     prob = np.zeros(4)
     assert refine_by_boundaries(scores, prob).tolist() == [1, 1, 1, 1]
-    with pytest.raises(ValueError, match="tie_break='reference'"):
-        refine_by_boundaries(scores, prob, tie_break="reference")
+    with pytest.raises(ValueError, match="reference='asrf' found equally frequent classes"):
+        refine_by_boundaries(scores, prob, reference="asrf")
     # reference: the stale label of the previous video of the batch is reused
     batch = np.stack([np.array([[5.0, 5.0, 5.0, 5.0], [0, 0, 0, 0], [0, 0, 0, 0]]), scores])
-    out = refine_by_boundaries(batch, np.zeros((2, 4)), tie_break="reference")
+    out = refine_by_boundaries(batch, np.zeros((2, 4)), reference="asrf")
     assert out.tolist() == [[0, 0, 0, 0], [0, 0, 0, 0]]
     assert refine_by_boundaries(batch, np.zeros((2, 4))).tolist() == [[0, 0, 0, 0], [1, 1, 1, 1]]
     # probabilities: the summed probability decides, then the smallest class
@@ -210,7 +211,7 @@ def test_plateau_peaks_option():
     labels = np.array([0, 0, 0, 1, 1, 0, 1, 1, 1, 1])
     prob = np.array([0, 0, 0, 0.9, 0.9, 0, 0, 0, 0, 0])
     assert refine_by_boundaries(labels, prob).tolist() == [1] * 10  # argrelmax: a plateau is no peak
-    assert refine_by_boundaries(labels, prob, peaks="plateau").tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
+    assert refine_by_boundaries(labels, prob, peak_rule="plateau").tolist() == [0, 0, 0, 1, 1, 1, 1, 1, 1, 1]
 
 
 def test_ignore_index_and_empty_videos():
@@ -231,19 +232,19 @@ def _random_batch(rng, batch, classes, length):
 
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 10_000), batch=st.integers(1, 4), classes=st.integers(1, 5), length=st.integers(1, 40),
-       tie_break=st.sampled_from(["probability", "reference"]), threshold=st.sampled_from([0.0, 0.5, 0.8]))
-def test_padded_batch_equals_videos_one_by_one(seed, batch, classes, length, tie_break, threshold):
+       reference=st.sampled_from([None, "asrf"]), threshold=st.sampled_from([0.0, 0.5, 0.8]))
+def test_padded_batch_equals_videos_one_by_one(seed, batch, classes, length, reference, threshold):
     rng = np.random.default_rng(seed)
     logits, prob, mask = _random_batch(rng, batch, classes, length)
-    logits = np.abs(logits) if tie_break == "reference" else logits  # positive sums: no stale labels
-    out = refine_by_boundaries(logits, prob, threshold=threshold, mask=mask, tie_break=tie_break)
+    logits = np.abs(logits) if reference == "asrf" else logits  # positive sums: no stale labels
+    out = refine_by_boundaries(logits, prob, threshold=threshold, mask=mask, reference=reference)
     for b in range(batch):
         n = int(mask[b].sum())
-        one = refine_by_boundaries(logits[b, :, :n], prob[b, :n], threshold=threshold, tie_break=tie_break)
+        one = refine_by_boundaries(logits[b, :, :n], prob[b, :n], threshold=threshold, reference=reference)
         assert out[b, :n].tolist() == one.tolist()
         assert (out[b, n:] == -100).all()
         # every span [peak_j, peak_{j+1}) is constant and every output label occurs in its span
-        peaks = [*find_peaks(prob[b, :n], threshold, mode="argrelmax").tolist(), n]
+        peaks = [*find_peaks(prob[b, :n], threshold, peak_rule="argrelmax").tolist(), n]
         labels = logits[b, :, :n].argmax(0)
         for lo, hi in zip(peaks[:-1], peaks[1:]):
             assert len(set(one[lo:hi].tolist())) == 1
@@ -280,11 +281,16 @@ def test_refinement_is_idempotent_for_labels(seed, length):
         (lambda: refine_by_boundaries(np.zeros(5, bool), np.zeros(5)), TypeError, "got dtype bool"),
         (lambda: refine_by_boundaries(np.zeros((2, 3, 5)), np.zeros((2, 5)), mask=np.ones((2, 4), bool)),
          ValueError, r"mask: expected shape \(2, 5\)"),
-        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), tie_break="logit"), ValueError,
-         "tie_break: expected one of"),
-        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), peaks="max"), ValueError, "peaks: expected"),
-        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), from_logits=1), TypeError, "from_logits"),
-        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), ignore_index=None), TypeError, "ignore_index"),
+        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), reference="ms-tcn"), ValueError,
+         "reference: expected one of None, 'asrf', got 'ms-tcn'"),
+        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), peak_rule="max"), ValueError,
+         "peak_rule: expected one of 'plateau', 'argrelmax', got 'max'"),
+        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), from_logits=1), TypeError,
+         "from_logits: expected True or False, got int 1"),
+        (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), ignore_index=None), TypeError,
+         "ignore_index: expected an integer, got NoneType"),
+        (lambda: refine_by_boundaries(torch.zeros(3, 5, device="meta"), np.zeros(5)), TypeError,
+         "scores_or_labels: expected a tensor with values"),
         (lambda: refine_by_boundaries(np.zeros((3, 5)), np.zeros(5), threshold=float("nan")), ValueError,
          "threshold: expected a finite number"),
     ],
@@ -301,7 +307,7 @@ def test_refine_bad_input(call, error, match):
 @pytest.mark.parametrize("case", RELABEL["cases"], ids=[c["name"] for c in RELABEL["cases"]])
 def test_relabeling_matches_reference(case):
     labels = np.asarray(case["labels"], dtype=np.int64)
-    ours = relabel_short_segments(labels, max_length=case["theta_t"], reference=True)
+    ours = relabel_short_segments(labels, max_length=case["theta_t"], reference="asrf")
     if "error" in case["expected"]:
         assert labels.shape[1] == 1 and "UnboundLocalError" in case["expected"]["error"]
         assert ours.tolist() == labels.tolist()  # a single frame stays as it is
@@ -351,10 +357,11 @@ def test_relabel_mask_scores_and_tensor():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: relabel_short_segments([1, 2], max_length=-1), ValueError, "max_length: expected an int >= 0"),
-        (lambda: relabel_short_segments([1, 2], max_length=1.5), TypeError, "max_length: expected an int"),
+        (lambda: relabel_short_segments([1, 2], max_length=-1), ValueError, "max_length: expected an integer >= 0"),
+        (lambda: relabel_short_segments([1, 2], max_length=1.5), TypeError, "max_length: expected an integer"),
         (lambda: relabel_short_segments([1, -2]), ValueError, "labels: expected class ids >= 0"),
-        (lambda: relabel_short_segments([1, 2], reference=1), TypeError, "reference: expected a bool"),
+        (lambda: relabel_short_segments([1, 2], reference=1), TypeError, "reference: expected one of None, 'asrf'"),
+        (lambda: relabel_short_segments([1, 2], reference="tags"), ValueError, "reference: expected one of"),
         (lambda: relabel_short_segments(np.zeros((2, 2, 2, 2))), ValueError, "labels: expected class scores"),
     ],
 )
@@ -373,7 +380,7 @@ def test_smoothing_matches_reference(case):
     ks = case["kernel_size"]
     expected = case["expected"]
     if ks % 2 == 0:
-        with pytest.raises(ValueError, match="kernel_size: expected an odd int"):
+        with pytest.raises(ValueError, match="kernel_size: expected an odd integer"):
             gaussian_smoothing(outputs, kernel_size=ks)
         return
     ours = gaussian_smoothing(outputs, kernel_size=ks)
@@ -427,7 +434,11 @@ def test_smoothing_float64_stays_float64():
     ("call", "error", "match"),
     [
         (lambda: gaussian_smoothing(np.zeros((2, 5)), kernel_size=4), ValueError, "kernel_size: expected an odd"),
-        (lambda: gaussian_smoothing(np.zeros((2, 5)), kernel_size=2.0), TypeError, "kernel_size: expected an int"),
+        (lambda: gaussian_smoothing(np.zeros((2, 5)), kernel_size=2.0), TypeError, "kernel_size: expected an integer"),
+        (lambda: gaussian_smoothing(np.zeros((2, 5)), kernel_size=10**9 + 1), ValueError,
+         "kernel_size: expected an integer >= 1 and <= 1048577"),
+        (lambda: gaussian_smoothing(torch.zeros(2, 5, device="meta")), TypeError, "scores: expected a tensor with"),
+        (lambda: gaussian_smoothing(np.zeros((2, 5)), normalize=1), TypeError, "normalize: expected True or False"),
         (lambda: gaussian_smoothing(np.zeros((2, 5)), sigma=0), ValueError, "sigma: expected a finite number > 0"),
         (lambda: gaussian_smoothing(np.zeros(5)), ValueError, r"scores: expected shape \(B, K, T\) or \(K, T\)"),
         (lambda: gaussian_smoothing(np.zeros((2, 5), np.int64)), TypeError, "scores: expected a floating dtype"),
@@ -438,3 +449,76 @@ def test_smoothing_float64_stays_float64():
 def test_smoothing_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+# ----------------------------------------------------------------------------------------------
+# regressions (issue 10) and the 0.1 spellings (issue 9 §3)
+
+
+def test_refine_labels_cost_follows_distinct_labels_not_their_values():
+    """Regression: a label of 10**9 allocated 7.8 GB (counts indexed by class id) for 6 frames."""
+    import tracemalloc
+
+    labels = np.array([[10**9, 10**9, 3, 10**9, 2**40, 2**40], [7, 7, 7, 10**12, 10**12, 5]])
+    prob = np.array([[0.0, 0.1, 0.0, 0.9, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.9, 0.0]])
+    mask = np.array([[True] * 6, [True, True, False, True, True, True]])
+    refine_by_boundaries(labels[:, :2], prob[:, :2])  # compile first
+    tracemalloc.start()
+    out = refine_by_boundaries(labels, prob, mask=mask)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000
+    # row 0: spans [0, 3), [3, 6) -> majorities 10**9 and 2**40; row 1 (frame 2 masked): the valid frames
+    # 0, 1, 3, 4, 5 are one sequence, its peak is frame 4 -> spans {0, 1, 3} -> 7 and {4, 5} -> tie 10**12 vs 5
+    # -> the smallest id, 5 (ties break by class id, so the renumbering must keep the order of the ids)
+    assert out.tolist() == [[10**9] * 3 + [2**40] * 3, [7, 7, -100, 7, 5, 5]]
+    dense = refine_by_boundaries(np.array([[1, 1, 0, 1, 2, 2], [1, 1, 1, 2, 2, 0]]), prob, mask=mask)
+    assert dense.tolist() == [[1, 1, 1, 2, 2, 2], [1, 1, -100, 1, 0, 0]]
+
+
+def test_refine_deprecated_spellings():
+    labels = np.array([0, 0, 1, 0, 2, 2, 1, 2])
+    prob = np.array([0.0, 0.1, 0.2, 0.1, 0.9, 0.3, 0.1, 0.0])
+    logits = np.random.default_rng(0).normal(size=(2, 3, 8))
+    probs2 = np.tile(prob, (2, 1))
+    with pytest.warns(DeprecationWarning, match="peaks is deprecated .* use peak_rule"):
+        old = refine_by_boundaries(labels, prob, peaks="plateau")
+    assert old.tolist() == refine_by_boundaries(labels, prob, peak_rule="plateau").tolist()
+    for old_value, new_value in (("reference", "asrf"), ("probability", None)):
+        with pytest.warns(DeprecationWarning, match="tie_break is deprecated .* use reference"):
+            old = refine_by_boundaries(np.abs(logits), probs2, tie_break=old_value)
+        assert old.tolist() == refine_by_boundaries(np.abs(logits), probs2, reference=new_value).tolist()
+    with pytest.raises(TypeError, match="tie_break: deprecated spelling of reference; pass only reference"):
+        refine_by_boundaries(labels, prob, tie_break="reference", reference="asrf")
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="tie_break: expected one of"):
+        refine_by_boundaries(labels, prob, tie_break="logit")
+
+
+def test_find_peaks_mode_is_a_deprecated_spelling_of_peak_rule():
+    x = [0.9, 0.2, 0.8, 0.8, 0.1, 0.6]
+    with pytest.warns(DeprecationWarning, match="mode is deprecated .* use peak_rule"):
+        assert find_peaks(x, 0.5, mode="argrelmax").tolist() == [0]
+    assert find_peaks(x, 0.5, peak_rule="argrelmax").tolist() == [0]
+    with pytest.raises(TypeError, match="mode: deprecated spelling of peak_rule"):
+        find_peaks(x, 0.5, mode="plateau", peak_rule="plateau")
+
+
+def test_peak_modes_and_tie_breaks_constants_are_deprecated_aliases():
+    import actseg.postprocess as pp
+
+    assert pp.PEAK_RULES == ("plateau", "argrelmax")
+    with pytest.warns(DeprecationWarning, match="PEAK_MODES is deprecated"):
+        assert pp.PEAK_MODES == pp.PEAK_RULES
+    with pytest.warns(DeprecationWarning, match="TIE_BREAKS is deprecated"):
+        assert pp.TIE_BREAKS == ("probability", "reference")
+
+
+def test_relabel_reference_bool_is_deprecated():
+    labels = [1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3]
+    asrf = relabel_short_segments(labels, max_length=2, reference="asrf")
+    assert asrf.tolist() == [3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    with pytest.warns(DeprecationWarning, match="reference=True/False is deprecated"):
+        assert relabel_short_segments(labels, max_length=2, reference=True).tolist() == asrf.tolist()
+    with pytest.warns(DeprecationWarning, match="reference=True/False is deprecated"):
+        old = relabel_short_segments(labels, max_length=2, reference=np.bool_(False))
+    assert old.tolist() == relabel_short_segments(labels, max_length=2).tolist() == [0] * 12

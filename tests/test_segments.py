@@ -70,7 +70,7 @@ class TestSegments:
             ({"starts": [3], "ends": [3], "labels": [0]}, ValueError, "end > start"),
             ({"starts": [0], "ends": [2], "labels": [0.5]}, TypeError, "labels: expected an integer dtype"),
             ({"starts": [[0]], "ends": [[2]], "labels": [0]}, ValueError, "starts: expected a 1-D array"),
-            ({"starts": [0.0], "ends": [np.nan], "labels": [0]}, ValueError, "NaN"),
+            ({"starts": [0.0], "ends": [np.nan], "labels": [0]}, ValueError, "ends: expected finite values, got nan"),
             ({"starts": [0], "ends": [2], "labels": [0], "scores": [0.1, 0.2]}, ValueError, "scores: expected shape"),
             ({"starts": [0], "ends": [2], "labels": [0], "scores": [np.nan]}, ValueError, "scores: expected finite"),
             ({"starts": "ab", "ends": [2], "labels": [0]}, TypeError, "starts"),
@@ -145,8 +145,11 @@ class TestSegmentsToLabels:
             segments_to_labels(Segments([0.0], [1.5], [1]), 4)
         with pytest.raises(TypeError, match="segments: expected a Segments"):
             segments_to_labels(np.zeros((1, 2)), 4)
-        with pytest.raises(ValueError, match="length"):
+        with pytest.raises(ValueError, match="length: expected an integer >= 0"):
             segments_to_labels(Segments([0], [1], [1]), -1)
+        with pytest.raises(TypeError, match="fill: expected an integer, got float"):
+            segments_to_labels(Segments([0], [1], [1]), 4, fill=0.5)
+        assert segments_to_labels(Segments([0], [1], [1]), np.int64(3), fill=np.int32(-1)).tolist() == [1, -1, -1]
 
 
 class TestSegmentIoU:
@@ -187,3 +190,41 @@ class TestSegmentIoU:
             segment_iou(np.array([[5, 1]]), np.array([[0, 1]]))
         with pytest.raises(TypeError, match="both tensors"):
             segment_iou(torch.zeros(1, 2), np.zeros((1, 2)))
+
+    @pytest.mark.parametrize("bad", [
+        np.array([[0.0, 10.0], [np.nan, 5.0]]), np.array([[0.0, np.nan]]), np.array([[0.0, np.inf]]),
+        torch.tensor([[0.0, 10.0], [float("nan"), 5.0]]),
+    ])
+    def test_nan_rows_are_rejected(self, bad):
+        """Regression (issue 10): a NaN row silently gave IoU 0."""
+        other = torch.tensor([[0.0, 5.0]]) if isinstance(bad, torch.Tensor) else np.array([[0.0, 5.0]])
+        with pytest.raises(ValueError, match="a: expected finite values"):
+            segment_iou(bad, other)
+        with pytest.raises(ValueError, match="b: expected finite values"):
+            segment_iou(other, bad)
+
+    @pytest.mark.parametrize(("bad", "dtype"), [
+        (np.array([[False, True]]), "bool"), (np.array([[0, 1 + 2j]]), "complex"),
+        (np.array([[0, 1]], dtype=object), "object"), (torch.tensor([[False, True]]), "torch.bool"),
+        (torch.tensor([[0, 1 + 2j]]), "torch.complex"),
+    ])
+    def test_non_real_dtypes_are_rejected(self, bad, dtype):
+        """Regression (issue 10): bool/complex/object arrays were accepted."""
+        other = torch.tensor([[0.0, 5.0]]) if isinstance(bad, torch.Tensor) else np.array([[0.0, 5.0]])
+        with pytest.raises(TypeError, match=f"a: expected a real .*{dtype}"):
+            segment_iou(bad, other)
+
+
+def test_segment_iou_on_meta_tensors_infers_the_shape():
+    out = segment_iou(torch.zeros(3, 2, device="meta"), torch.zeros(5, 2, device="meta"))
+    assert out.is_meta and out.shape == (3, 5)
+
+
+def test_segments_reject_infinite_boundaries_and_scores():
+    with pytest.raises(ValueError, match="ends: expected finite values, got inf"):
+        Segments([0.0], [np.inf], [0])
+    assert Segments([0.0], [1.0], [0], scores=[-np.inf]).scores.tolist() == [-np.inf]  # the metrics decide
+    with pytest.raises(ValueError, match="scores: expected finite values, got NaN at index 1"):
+        Segments([0.0, 1.0], [1.0, 2.0], [0, 0], scores=[0.5, np.nan])
+    with pytest.raises(TypeError, match="starts: expected a real"):
+        Segments(np.array([True]), np.array([2]), [0])

@@ -68,7 +68,8 @@ def _loop_boundary_heatmap(labels, mask=None, background=(), region=33.0, sigma_
     return out
 
 
-def _loop_action_points(labels, mask=None, background=(), lr=0.8, sr=0.25, pr=0.32, region="positive"):
+def _loop_action_points(labels, mask=None, background=(), lr=0.8, sr=0.25, pr=0.32, region="positive",
+                        centres="positive"):
     rows, valids = _rows(labels, mask)
     heat = np.zeros(np.shape(labels))
     cat = np.full(np.shape(labels), IGNORE)
@@ -81,8 +82,12 @@ def _loop_action_points(labels, mask=None, background=(), lr=0.8, sr=0.25, pr=0.
                 length = e - s
                 p = (s + e - 1) // 2
                 sigma = sr * lr * length
-                positive = s <= t < e and abs(t - p) <= math.floor(pr * length / 2 + 1e-9)
-                value = 1.0 if positive else math.exp(-((t - p) ** 2) / (2 * sigma**2))
+                half = math.floor(pr * length / 2 + 1e-9)
+                positive = s <= t < e and abs(t - p) <= half
+                # RTK §3.1: a Gaussian "for each p that Y_p = 1" (every positive frame q), or the midpoint only
+                ones = [q for q in range(s, e) if abs(q - p) <= half] if centres == "positive" else [p]
+                gauss = max(math.exp(-((t - q) ** 2) / (2 * sigma**2)) for q in ones)
+                value = 1.0 if positive else gauss
                 heat[b, t] = max(heat[b, t], value)
                 if (positive and region == "positive") or (region == "segment" and s <= t < e):
                     cat[b, t] = c
@@ -264,10 +269,39 @@ class TestActionPoints:
     def test_hand_computed(self):
         labels = _labels_runs((0, 1), (3, 10), (0, 1))  # segment [1, 11): p = 5, σ = 2, positive |t−5| ≤ 1
         heat, cat = action_point_heatmaps(labels, background=[0])
-        expected = [1.0 if abs(t - 5) <= 1 else math.exp(-((t - 5) ** 2) / 8) for t in range(12)]
+        # the paper (default): Gaussians centred at every positive frame 4, 5, 6 -> distance to [4, 6]
+        dist = [max(4 - t, 0, t - 6) for t in range(12)]
+        expected = [math.exp(-(d**2) / 8) for d in dist]
         assert torch.allclose(heat[0], torch.tensor(expected, dtype=torch.float32))
+        assert heat[0, 3].item() == pytest.approx(math.exp(-1 / 8)) and heat[0, 4:7].tolist() == [1.0] * 3
+        midpoint, cat_mid = action_point_heatmaps(labels, background=[0], centres="midpoint")
+        expected = [1.0 if abs(t - 5) <= 1 else math.exp(-((t - 5) ** 2) / 8) for t in range(12)]
+        assert torch.allclose(midpoint[0], torch.tensor(expected, dtype=torch.float32))
+        assert midpoint[0, 3].item() == pytest.approx(math.exp(-4 / 8))
+        assert torch.equal(cat_mid, cat)
         assert cat[0].tolist() == [IGNORE] * 4 + [3, 3, 3] + [IGNORE] * 5
         assert cat.dtype == torch.int64
+
+    def test_paper_plateau_on_a_100_frame_segment(self):
+        """Issue 10 §3: a frame just outside the 0.32·l run is ≈ 1.0 (paper), not 0.70 (midpoint form)."""
+        labels = _labels_runs((0, 20), (1, 100), (0, 20))  # [20, 120): p = 69, σ = 20, positive |t − 69| ≤ 16
+        heat, cat = action_point_heatmaps(labels, background=[0])
+        assert heat[0, 53:86].tolist() == [1.0] * 33 and (cat[0] == 1).sum() == 33
+        assert heat[0, 86].item() == pytest.approx(math.exp(-1 / 800), rel=1e-6)  # 0.99875
+        assert heat[0, 52].item() == pytest.approx(math.exp(-1 / 800), rel=1e-6)
+        assert heat[0, 100].item() == pytest.approx(math.exp(-(15**2) / 800), rel=1e-6)
+        assert heat[0, 0].item() == pytest.approx(math.exp(-(53**2) / 800), rel=1e-5)
+        mid, _ = action_point_heatmaps(labels, background=[0], centres="midpoint")
+        assert mid[0, 86].item() == pytest.approx(math.exp(-(17**2) / 800), rel=1e-6)  # 0.697
+        assert mid[0, 86].item() == pytest.approx(0.697, abs=1e-3)
+        assert torch.equal(mid[0, 53:86], heat[0, 53:86])
+        assert torch.all(heat >= mid)  # the paper's max over more Gaussians
+
+    def test_centres_agree_without_positive_region(self):
+        labels = _labels_runs((0, 3), (2, 17), (1, 6), (0, 2))
+        paper, _ = action_point_heatmaps(labels, background=[0], positive_ratio=0.0)
+        mid, _ = action_point_heatmaps(labels, background=[0], positive_ratio=0.0, centres="midpoint")
+        assert torch.equal(paper, mid)
 
     def test_category_region_segment(self):
         labels = _labels_runs((0, 2), (3, 4), (1, 3))
@@ -288,13 +322,13 @@ class TestActionPoints:
         assert heat[0, 41].item() == 1.0 == max(big, small)
 
     @given(data=batches(), background=backgrounds, pr=st.sampled_from([0.0, 0.32, 0.5, 1.0]),
-           region=st.sampled_from(["positive", "segment"]))
+           region=st.sampled_from(["positive", "segment"]), centres=st.sampled_from(["positive", "midpoint"]))
     @settings(max_examples=60, deadline=None)
-    def test_matches_loop_and_peaks(self, data, background, pr, region):
+    def test_matches_loop_and_peaks(self, data, background, pr, region, centres):
         labels, _ = data
         heat, cat = action_point_heatmaps(torch.from_numpy(labels), background=background, positive_ratio=pr,
-                                          category_region=region)
-        ref_heat, ref_cat = _loop_action_points(labels, background=background, pr=pr, region=region)
+                                          category_region=region, centres=centres)
+        ref_heat, ref_cat = _loop_action_points(labels, background=background, pr=pr, region=region, centres=centres)
         np.testing.assert_allclose(heat.numpy(), ref_heat, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(cat.numpy(), ref_cat)
         assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0
@@ -416,6 +450,13 @@ class TestSnippets:
         x = torch.arange(6.0).view(1, 1, 6)
         mask = torch.tensor([[True, True, False, False, True, True]])
         assert resample_snippets(x, 4, mask=mask).tolist() == [[[0.0, 1.0, 4.0, 5.0]]]
+        noisy = torch.where(mask.unsqueeze(1), x, torch.tensor(float("nan")))  # values under the mask not read
+        assert resample_snippets(noisy, 4, mask=mask).tolist() == [[[0.0, 1.0, 4.0, 5.0]]]
+        batch = torch.stack([x[0], x[0].flip(-1)])  # two rows, holes in different places
+        holes = torch.tensor([[True, False, True, True, False, True], [False, True, True, False, True, True]])
+        out = resample_snippets(batch, 3, mask=holes)
+        for b in range(2):
+            assert torch.equal(out[b], resample_snippets(batch[b][:, holes[b]], 3))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -469,6 +510,7 @@ BUILDERS = {
     "boundary_heatmap": lambda x, **k: boundary_heatmap(x, background=[0], **k),
     "boundary_heatmap_exclusive": lambda x, **k: boundary_heatmap(x, background=[0], end="exclusive", region=4, **k),
     "action_heat": lambda x, **k: action_point_heatmaps(x, background=[0], **k)[0],
+    "action_heat_midpoint": lambda x, **k: action_point_heatmaps(x, background=[0], centres="midpoint", **k)[0],
     "action_cat": lambda x, **k: action_point_heatmaps(x, background=[0], **k)[1],
     "action_cat_segment": lambda x, **k: action_point_heatmaps(x, category_region="segment", **k)[1],
     "global_masks": lambda x, **k: global_mask_targets(x, num_classes=4, background=[0], **k)[0],
@@ -514,6 +556,62 @@ def test_batch_composition_invariance(data):
     for name, build in BUILDERS.items():
         full, flipped = build(batch), build(batch[order])
         assert torch.equal(full[order], flipped), name
+
+
+def _loop_class_masks(labels, num_classes, mask=None):
+    _, valids = _rows(labels, mask)
+    labels = np.asarray(labels)
+    out = np.zeros((labels.shape[0], num_classes, labels.shape[1]))
+    for b in range(labels.shape[0]):
+        for t in range(labels.shape[1]):
+            if valids[b][t]:
+                out[b, labels[b, t], t] = 1
+    return out
+
+
+LOOPS = {  # the per-frame references of BUILDERS, with a mask
+    "boundary_heatmap": lambda x, m: _loop_boundary_heatmap(x, m, background=[0]),
+    "boundary_heatmap_exclusive": lambda x, m: _loop_boundary_heatmap(x, m, background=[0], end="exclusive", region=4),
+    "action_heat": lambda x, m: _loop_action_points(x, m, background=[0])[0],
+    "action_heat_midpoint": lambda x, m: _loop_action_points(x, m, background=[0], centres="midpoint")[0],
+    "action_cat": lambda x, m: _loop_action_points(x, m, background=[0])[1],
+    "action_cat_segment": lambda x, m: _loop_action_points(x, m, region="segment")[1],
+    "global_masks": lambda x, m: _loop_global_masks(x, 4, m, background=[0])[0],
+    "global_classes": lambda x, m: _loop_global_masks(x, 4, m, background=[0])[1],
+    "boundary_labels": lambda x, m: _loop_boundary_labels(x, m),
+    "gaussian_boundaries": lambda x, m: _loop_gaussian_boundaries(x, sigma=2.0, mask=m),
+    "class_masks": lambda x, m: _loop_class_masks(x, 4, m),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+@given(data=batches(max_len=30), seed=st.integers(0, 2**16))
+@settings(max_examples=20, deadline=None)
+def test_mask_with_holes_matches_loop_and_ignores_labels_under_it(name, data, seed):
+    """Masks with holes anywhere (not only prefix padding); labels under the mask perturbed, never read."""
+    build = BUILDERS[name]
+    labels, _ = data
+    rng = np.random.default_rng(seed)
+    mask = rng.random(labels.shape) < 0.75  # holes anywhere, also inside segments
+    outputs = []
+    for garbage in (77, -5, 10**12, IGNORE):
+        perturbed = np.where(mask, labels, rng.choice([garbage, 3], size=labels.shape))
+        outputs.append(build(torch.from_numpy(perturbed), mask=torch.from_numpy(mask)))
+    for out in outputs[1:]:
+        assert torch.equal(out, outputs[0])
+    ref = LOOPS[name](labels, mask)
+    if outputs[0].dtype == torch.int64:
+        np.testing.assert_array_equal(outputs[0].numpy(), ref)
+    else:
+        np.testing.assert_allclose(outputs[0].numpy(), ref, rtol=1e-5, atol=1e-6)
+    valid = torch.from_numpy(mask & (labels != IGNORE))
+    fill = IGNORE if outputs[0].dtype == torch.int64 else 0
+    if name == "class_masks":
+        assert torch.all(outputs[0].permute(1, 0, 2)[:, ~valid] == 0)
+    elif name == "global_masks":
+        assert torch.all(outputs[0][~valid] == 0) and torch.all(outputs[0].transpose(1, 2)[~valid] == 0)
+    else:
+        assert torch.all(outputs[0][~valid] == fill)
 
 
 def test_mask_hole_splits_segments():
@@ -627,103 +725,54 @@ class TestSkeleton:
         assert torch.equal(skeleton_heatmaps(kp, size=(8, 8), limbs=[(0, 1), (3, 4)]), ref)
 
 
-# ----------------------------------------------------------------------------------------------
-# bad input
+    def test_requires_grad_inputs(self):
+        """Regression (issue 9): inputs that require grad failed (out= in autograd); they are read detached."""
+        kp = (torch.rand(2, 3, 5, 2) * 6).requires_grad_()
+        conf = torch.rand(2, 3, 5).requires_grad_()
+        h = skeleton_heatmaps(kp, conf, size=(7, 7), limbs=[(0, 1), (2, 3)], reduce="sum")
+        assert not h.requires_grad
+        assert torch.equal(h, skeleton_heatmaps(kp.detach(), conf.detach(), size=(7, 7), limbs=[(0, 1), (2, 3)],
+                                                reduce="sum"))
 
+    def test_paper_pipeline(self):
+        """§III-A: crop to the video's box, sum joint + limb maps, 56 × 56, replicate to 3 channels."""
+        # two frames of a two-joint skeleton in image pixels; the video's box is [10, 110] × [20, 70]
+        kp = torch.tensor([[[[10.0, 20.0], [110.0, 70.0]], [[60.0, 45.0], [60.0, 45.0]]]])
+        h = skeleton_heatmaps(kp, limbs=[(0, 1)], coordinates="video_box", reduce="sum", repeat=3)
+        assert h.shape == (1, 2, 3, 56, 56) and h.dtype == torch.float32
+        assert torch.equal(h[:, :, 0], h[:, :, 1]) and torch.equal(h[:, :, 0], h[:, :, 2])
+        # frame 0: joints at pixels (0, 0) and (55, 55), the limb on the diagonal
+        g = math.exp(-(55**2) / (2 * 0.6**2))  # 0 in float32
+        assert h[0, 0, 0, 0, 0].item() == pytest.approx(2.0 + g) and h[0, 0, 0, 55, 55].item() == pytest.approx(2.0)
+        assert h[0, 0, 0, 28, 28].item() == pytest.approx(1.0)  # on the limb only
+        off = math.exp(-1 / (2 * 0.6**2))
+        assert h[0, 0, 0, 0, 1].item() == pytest.approx(off + math.exp(-0.5 / 0.72), rel=1e-5)  # joint 0 + limb
+        # frame 1: both joints at the box centre (27.5, 27.5): a zero-length limb is a joint map -> 3 maps summed
+        centre = math.exp(-(0.5**2 + 0.5**2) / (2 * 0.6**2))
+        assert h[0, 1, 0, 27, 27].item() == pytest.approx(3 * centre, rel=1e-5)
+        joints_and_limbs = skeleton_heatmaps(kp, limbs=[(0, 1)], coordinates="video_box")
+        assert joints_and_limbs.shape == (1, 2, 3, 56, 56)  # V + L = 3 maps, not the same thing
+        torch.testing.assert_close(h[:, :, :1], joints_and_limbs.sum(dim=2, keepdim=True))
+        flat = skeleton_heatmaps(kp, limbs=[(0, 1)], coordinates="video_box", reduce="sum", repeat=3, flatten=True)
+        assert flat.shape == (1, 3 * 56 * 56, 2)
+        assert torch.equal(flat[0, 2 * 56 * 56 + 28 * 56 + 28], h[0, :, 2, 28, 28])
 
-class TestBadInput:
-    labels = torch.tensor([[0, 1, 1, 2]])
-
-    @pytest.mark.parametrize("fn", [boundary_heatmap, lambda x, **k: action_point_heatmaps(x, **k)[0],
-                                    boundary_labels, gaussian_boundary_targets,
-                                    lambda x, **k: global_mask_targets(x, num_classes=3, **k)[0],
-                                    lambda x, **k: class_mask_targets(x, 3, **k)])
-    def test_common_errors(self, fn):
-        with pytest.raises(ValueError, match=r"labels: expected shape \(B, T\), got \(4,\)"):
-            fn(self.labels[0])
-        with pytest.raises(TypeError, match="labels: expected an integer dtype"):
-            fn(self.labels.float())
-        with pytest.raises(TypeError, match=r"labels: expected a torch\.Tensor or a numpy array, got list"):
-            fn([[0, 1]])
-        with pytest.raises(ValueError, match=r"labels: expected class ids .* got -1 at \(b, t\) = \(0, 2\)"):
-            fn(torch.tensor([[0, 1, -1, 2]]))
-        with pytest.raises(TypeError, match=r"mask: expected dtype torch\.bool, got torch\.int64"):
-            fn(self.labels, mask=torch.ones(1, 4, dtype=torch.long))
-        with pytest.raises(ValueError, match=r"mask: expected shape \(B, T\) = \(1, 4\), got \(1, 3\)"):
-            fn(self.labels, mask=torch.ones(1, 3, dtype=torch.bool))
-
-    def test_out_of_range_with_num_classes(self):
-        with pytest.raises(ValueError, match=r"labels: expected class ids in \[0, 2\) or ignore_index=-100, got 2"):
-            class_mask_targets(self.labels, 2)
-        with pytest.raises(ValueError, match=r"in \[0, 2\) or a background id or ignore_index=-100, got 2"):
-            global_mask_targets(self.labels, num_classes=2, background=[0])
-        with pytest.raises(ValueError, match="num_classes: expected an integer >= 1, got 0"):
-            class_mask_targets(self.labels, 0)
-
-    @pytest.mark.parametrize(("fn", "arg"), [
-        (boundary_heatmap, "region"), (boundary_heatmap, "sigma_ratio"),
-        (action_point_heatmaps, "length_ratio"), (action_point_heatmaps, "sigma_ratio"),
-        (gaussian_boundary_targets, "sigma"), (gaussian_boundary_targets, "truncate"),
-    ])
-    def test_non_positive_numbers(self, fn, arg):
-        for bad in (-1.0, 0.0, float("nan"), float("inf")):
-            with pytest.raises(ValueError, match=f"{arg}: expected a positive finite number, got"):
-                fn(self.labels, **{arg: bad})
-        with pytest.raises(TypeError, match=f"{arg}: expected a number, got str"):
-            fn(self.labels, **{arg: "1"})
-        with pytest.raises(ValueError, match=r"positive_ratio: expected a non-negative finite number, got -0\.1"):
-            action_point_heatmaps(self.labels, positive_ratio=-0.1)
-
-    def test_choices(self):
-        with pytest.raises(ValueError, match="end: expected one of 'last', 'exclusive', got 'first'"):
-            boundary_heatmap(self.labels, end="first")
-        with pytest.raises(ValueError, match="category_region: expected one of"):
-            action_point_heatmaps(self.labels, category_region="all")
-        with pytest.raises(ValueError, match="rounding: expected one of 'nearest', 'tags', got 'floor'"):
-            segments_to_snippets(Segments([0.0], [1.0], [0]), 2.0, 4, rounding="floor")
-        with pytest.raises(TypeError, match="background: expected a collection of integer class ids"):
-            boundary_heatmap(self.labels, background="0")
-
-    def test_snippet_errors(self):
-        with pytest.raises(TypeError, match=r"segments: expected an actseg\.segments\.Segments, got list"):
-            segments_to_snippets([(0, 1, 0)], 2.0, 4)
-        with pytest.raises(ValueError, match="duration: expected a positive finite number, got 0"):
-            segments_to_snippets(Segments([0.0], [1.0], [0]), 0, 4)
-        with pytest.raises(ValueError, match="num_snippets: expected an integer >= 1, got 0"):
-            segments_to_snippets(Segments([0.0], [1.0], [0]), 2.0, 0)
-        with pytest.raises(ValueError, match=r"features: expected shape \(B, C, T\) or \(C, T\), got \(5,\)"):
-            resample_snippets(torch.zeros(5), 3)
-        with pytest.raises(TypeError, match=r"features: expected a floating dtype, got torch\.int64"):
-            resample_snippets(torch.zeros(1, 5, dtype=torch.long), 3)
-        with pytest.raises(ValueError, match="mask: expected at least one valid frame per element, got none in"):
-            resample_snippets(torch.zeros(2, 1, 3), 3, mask=torch.tensor([[True, True, False], [False] * 3]))
-        with pytest.raises(ValueError, match=r"segments\[0\]: expected labels in \[0, 2\), got 5"):
-            segments_to_global_masks(Segments([0], [2], [5]), 4, num_classes=2)
-        with pytest.raises(ValueError, match=r"segments\[0\]: expected every instance inside \[0, 4\)"):
-            segments_to_global_masks(Segments([0], [6], [1]), 4, num_classes=2)
-        with pytest.raises(ValueError, match=r"duration: expected one duration per video \(1\), got 2"):
-            segments_to_global_masks(Segments([0.0], [1.0], [1]), 4, num_classes=2, duration=[1.0, 2.0])
-
-    def test_skeleton_errors(self):
-        kp = torch.zeros(1, 2, 3, 2)
-        with pytest.raises(ValueError, match=r"keypoints: expected shape \(B, T, V, 2\), got \(2, 3, 2\)"):
-            skeleton_heatmaps(kp[0])
-        with pytest.raises(TypeError, match=r"keypoints: expected a floating dtype, got torch\.int64"):
-            skeleton_heatmaps(kp.long())
-        with pytest.raises(ValueError, match=r"confidence: expected shape \(B, T, V\) = \(1, 2, 3\), got \(1, 2\)"):
-            skeleton_heatmaps(kp, torch.ones(1, 2))
-        with pytest.raises(ValueError, match=r"confidence: expected values in \[0, 1\] \(or NaN for missing\), got 2"):
-            skeleton_heatmaps(kp, torch.full((1, 2, 3), 2.0))
-        with pytest.raises(ValueError, match=r"limbs: expected joint indices in \[0, 3\) \(V = 3\), got 3"):
-            skeleton_heatmaps(kp, limbs=[(0, 3)])
-        with pytest.raises(ValueError, match="limbs: expected at least one"):
-            skeleton_heatmaps(kp, kind="limbs")
-        with pytest.raises(ValueError, match=r"size: expected a pair \(H, W\) of positive integers, got 5"):
-            skeleton_heatmaps(kp, size=5)
-        with pytest.raises(ValueError, match=r"sigma: expected a positive finite number, got -0\.6"):
-            skeleton_heatmaps(kp, sigma=-0.6)
-        with pytest.raises(TypeError, match=r"mask: expected dtype torch\.bool, got torch\.float32"):
-            skeleton_heatmaps(kp, mask=torch.ones(1, 2))
+    def test_mask_with_holes_and_perturbed_keypoints(self):
+        rng = np.random.default_rng(4)
+        kp = torch.from_numpy(rng.uniform(0, 1, (2, 6, 4, 2)).astype(np.float32))
+        conf = torch.from_numpy(rng.uniform(0, 1, (2, 6, 4)).astype(np.float32))
+        mask = torch.tensor([[True, False, True, True, False, True], [False, True, True, False, True, True]])
+        noisy_kp = torch.where(mask[..., None, None], kp, torch.tensor(1e6))  # huge / NaN under the mask
+        noisy_conf = torch.where(mask[..., None], conf, torch.tensor(float("nan")))
+        for coords in ("normalized", "video_box"):
+            kw = {"size": (8, 9), "limbs": [(0, 1), (2, 3)], "coordinates": coords, "mask": mask}
+            out = skeleton_heatmaps(kp, conf, **kw)
+            assert torch.equal(skeleton_heatmaps(noisy_kp, noisy_conf, **kw), out)
+            assert not out[~mask].any()
+            for b in range(2):  # the valid frames alone give the same maps
+                alone = skeleton_heatmaps(kp[b : b + 1, mask[b]], conf[b : b + 1, mask[b]], size=(8, 9),
+                                          limbs=[(0, 1), (2, 3)], coordinates=coords)
+                assert torch.equal(out[b, mask[b]], alone[0])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -545,3 +545,157 @@ def no_nan(x: Any, name: str) -> Any:
         if bad.any():
             raise ValueError(f"{name}: expected no NaN, got NaN at index {_first_index(bad)}")
     return x
+
+# ---------------------------------------------------------------------------------------------
+# integer and tensor conversion, element budgets, row-wise arrays (targets, post-processing)
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def index_value(value: Any, name: str) -> int:
+    """An integer label value such as ``ignore_index`` (negative allowed), within int64."""
+    return integer(value, name, low=INT64_MIN, high=INT64_MAX)
+
+
+def detached(x: Any, name: str) -> Any:
+    """A tensor whose values are read: ``x.detach()``; a meta tensor (no values) is a ``TypeError``."""
+    if x.is_meta:
+        raise TypeError(f"{name}: expected a tensor with values (CPU or CUDA), got a meta tensor")
+    return x.detach()
+
+
+def as_tensor(x: Any, name: str, layout: str | None = None, *, dtype: str = "floating") -> Any:
+    """``x`` as a tensor whose values are read, with ``layout`` and a dtype of kind ``dtype``.
+
+    Tensors stay on their device (detached; meta tensors are a ``TypeError``); numpy arrays and
+    sequences become CPU tensors. ``dtype``: ``"floating"`` (kept as it is) or ``"integer"``
+    (returned as int64; bool is not an integer).
+    """
+    if is_tensor(x):
+        x = detached(x, name)
+        if not _dtype_ok(x, dtype):
+            raise TypeError(f"{name}: expected {'an integer' if dtype == 'integer' else 'a ' + dtype} dtype, "
+                            f"got {x.dtype}")
+    else:
+        import torch
+
+        if dtype == "integer":
+            arr = integer_array(x, name)
+        else:
+            arr = to_numpy(x, name)
+            if arr.dtype.kind != "f":
+                if not _empty_sequence(arr, x):
+                    raise TypeError(f"{name}: expected a {dtype} dtype, got {arr.dtype}")
+                arr = arr.astype(np.float32)
+        x = torch.from_numpy(np.ascontiguousarray(arr))
+    tensor(x, name, layout, dtype=None)
+    return x.long() if dtype == "integer" else x
+
+
+def sizes(value: Any, name: str, count: int = 2) -> tuple[int, ...]:
+    """A tuple or list of ``count`` sizes (integers >= 1), e.g. a heatmap size ``(H, W)``."""
+    if not isinstance(value, (tuple, list)) or len(value) != count:
+        raise TypeError(f"{name}: expected a tuple of {count} integers >= 1, got {type_name(value)} {value!r}")
+    return tuple(size(v, f"{name}[{i}]") for i, v in enumerate(value))
+
+
+def torch_dtype(value: Any, name: str, *, floating: bool = False) -> Any:
+    """A ``torch.dtype`` (a floating one with ``floating=True``)."""
+    import torch
+
+    if not isinstance(value, torch.dtype) or (floating and not value.is_floating_point):
+        kind = "a floating torch.dtype" if floating else "a torch.dtype"
+        raise TypeError(f"{name}: expected {kind}, got {type_name(value)} {value!r}")
+    return value
+
+
+def upcast_half_array(arr: np.ndarray) -> np.ndarray:
+    """The half-precision rule for numpy arrays: float16 -> float32, anything else unchanged."""
+    return arr.astype(np.float32) if arr.dtype == np.float16 else arr
+
+
+def real_rows(x: Any, name: str, *, allow_3d: bool = False) -> tuple[np.ndarray, bool]:
+    """A score track ``(T,)``/``(B, T)`` as a C-contiguous 2-D float array and whether it was 1-D.
+
+    float32/float64 keep their dtype (comparisons happen in it, as numpy compares an array with a
+    Python scalar); half precision becomes float32; integers and bool become float64. ``(B, 1, T)``
+    is accepted when ``allow_3d`` (ASRF's layout of boundary tracks).
+    """
+    arr = upcast_half_array(to_numpy(x, name))
+    if allow_3d and arr.ndim == 3:
+        if arr.shape[1] != 1:
+            raise ValueError(f"{name}: expected shape (T,), (B, T) or (B, 1, T), got {shape_str(arr.shape)}")
+        arr = arr[:, 0]
+    if arr.ndim not in (1, 2):
+        expected = "(T,), (B, T) or (B, 1, T)" if allow_3d else "(T,) or (B, T)"
+        raise ValueError(f"{name}: expected shape {expected}, got {shape_str(arr.shape)}")
+    if arr.dtype.kind in "iub":
+        arr = arr.astype(np.float64)
+    elif arr.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected a real (float, integer or bool) dtype, got {arr.dtype}")
+    single = arr.ndim == 1
+    return np.ascontiguousarray(arr[None] if single else arr), single
+
+
+def mask_rows(mask: Any, shape: tuple[int, int], single: bool, name: str = "mask") -> np.ndarray:
+    """The bool mask of :func:`real_rows` rows: ``(B, T)`` (``(T,)`` when ``single``, ``(B, 1, T)``
+    accepted) as a C-contiguous ``(B, T)`` array; all True when ``None``."""
+    if mask is None:
+        return np.ones(shape, dtype=np.bool_)
+    arr = to_numpy(mask, name)
+    if arr.ndim == 3 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    arr = mask_array(arr, shape[1:] if single else shape, name)
+    return np.ascontiguousarray(arr[None] if single else arr)
+
+
+def instance_of(value: Any, cls: type, name: str, what: str | None = None) -> Any:
+    """``value`` if it is an instance of ``cls`` (e.g. ``Segments``), else a ``TypeError``."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name}: expected {what or 'a ' + cls.__name__}, got {type_name(value)}")
+    return value
+
+
+def values_in(x: Any, name: str, low: float, high: float, *, allow_nan: bool = False) -> None:
+    """ValueError if a tensor or array with values holds a value outside ``[low, high]`` (or NaN,
+    unless ``allow_nan``); meta tensors pass."""
+    if is_tensor(x):
+        if x.is_meta:
+            return
+        import torch
+
+        bad = ~((x >= low) & (x <= high))
+        if allow_nan:
+            bad &= ~torch.isnan(x)
+        if bool(bad.any()):
+            raise ValueError(f"{name}: expected values in [{low}, {high}]{' or NaN' if allow_nan else ''}, "
+                             f"got {x[bad].flatten()[0].item()}")
+        return
+    arr = np.asarray(x)
+    bad = ~((arr >= low) & (arr <= high))
+    if allow_nan:
+        bad &= ~np.isnan(arr)
+    if bad.any():
+        raise ValueError(f"{name}: expected values in [{low}, {high}]{' or NaN' if allow_nan else ''}, "
+                         f"got {arr[bad].flat[0]} at index {_first_index(bad)}")
+
+
+MAX_ELEMENTS = 2**31  # elements of one output a block allocates from its arguments (8 GiB of float32)
+
+
+def elements(count: int, name: str, what: str) -> None:
+    """ValueError naming ``name`` when an output of ``count`` elements (``what``) would exceed ``MAX_ELEMENTS``."""
+    if count > MAX_ELEMENTS:
+        raise ValueError(f"{name}: expected an output of at most 2**31 elements, got {what} = {count}")
+
+
+def index_pairs(value: Any, name: str, count: int) -> np.ndarray:
+    """An ``(L, 2)`` int64 array of index pairs in ``[0, count)`` (limbs, graph edges); empty is ``(0, 2)``."""
+    arr = integer_array(value, name)
+    arr = arr.reshape(0, 2) if arr.size == 0 else arr
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name}: expected a sequence of (i, j) index pairs, shape (L, 2), got {shape_str(arr.shape)}")
+    if arr.size and (arr.min() < 0 or arr.max() >= count):
+        bad = arr[(arr < 0) | (arr >= count)][0]
+        raise ValueError(f"{name}: expected indices in [0, {count}), got {int(bad)}")
+    return arr

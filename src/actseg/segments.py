@@ -10,7 +10,18 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import id_set, integer_array, is_tensor, shape_str, to_numpy
+from ._checks import (
+    finite_values,
+    id_set,
+    index_value,
+    instance_of,
+    integer_array,
+    is_tensor,
+    real_array,
+    shape_str,
+    size,
+    tensor,
+)
 
 __all__ = ["Segments", "labels_to_segments", "segment_iou", "segments_to_labels"]
 
@@ -29,7 +40,8 @@ class Segments:
         scores: ``(N,)`` optional confidences (required by detection metrics).
 
     Raises:
-        ValueError: lengths differ, an ``end <= start``, a value is NaN, or an array is not 1-D.
+        ValueError: lengths differ, an ``end <= start``, a NaN or infinite boundary, a NaN score, or an
+            array is not 1-D (infinite scores are left to the metrics, which reject them by name).
         TypeError: labels are not integers.
 
     Example:
@@ -60,11 +72,12 @@ class Segments:
             )
         scores_arr = None
         if scores is not None:
-            scores_arr = to_numpy(scores, "scores").astype(np.float64)
+            scores_arr = real_array(scores, "scores", 1, dtype=np.float64, finite=False)  # ±inf: the metrics decide
+            if np.isnan(scores_arr).any():  # the 0.1 message, which callers match
+                index = int(np.isnan(scores_arr).argmax())
+                raise ValueError(f"scores: expected finite values, got NaN at index {index}")
             if scores_arr.shape != (n,):
                 raise ValueError(f"scores: expected shape ({n},), got {shape_str(scores_arr.shape)}")
-            if np.isnan(scores_arr).any():
-                raise ValueError("scores: expected finite values, got NaN")
         self.starts = starts_arr
         self.ends = ends_arr
         self.labels = labels_arr
@@ -133,17 +146,10 @@ class Segments:
 
 
 def _boundary_array(x: Any, name: str) -> np.ndarray:
-    arr = to_numpy(x, name)
-    if arr.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array, got shape {shape_str(arr.shape)}")
-    if arr.size and arr.dtype != np.bool_ and np.issubdtype(arr.dtype, np.integer):
-        return arr.astype(np.int64, copy=False)
-    if arr.size == 0:
-        return arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name}: expected integer or floating values, got dtype {arr.dtype}")
-    if np.isnan(arr).any():
-        raise ValueError(f"{name}: expected finite values, got NaN")
+    """Segment boundaries: int64 for integers (and empty input), float64 otherwise; finite, 1-D."""
+    arr = real_array(x, name, 1)
+    if arr.dtype.kind in "iu" or arr.size == 0:
+        return arr.astype(np.int64) if arr.size == 0 else integer_array(arr, name)
     return arr.astype(np.float64, copy=False)
 
 
@@ -198,13 +204,12 @@ def segments_to_labels(segments: Segments, length: int, fill: int = -1) -> np.nd
         TypeError: ``segments`` is not a ``Segments`` or has non-integer boundaries.
         ValueError: a segment lies outside ``[0, length)``.
     """
-    if not isinstance(segments, Segments):
-        raise TypeError(f"segments: expected a Segments, got {type(segments).__name__}")
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
-        raise ValueError(f"length: expected a non-negative integer, got {length!r}")
+    instance_of(segments, Segments, "segments")
+    length = size(length, "length", low=0)
+    fill = index_value(fill, "fill")
     if not np.issubdtype(segments.starts.dtype, np.integer):
         raise TypeError(f"segments: expected integer frame boundaries, got dtype {segments.starts.dtype}")
-    out = np.full(int(length), fill, dtype=np.int64)
+    out = np.full(length, fill, dtype=np.int64)
     n = len(segments)
     if n == 0:
         return out
@@ -230,10 +235,10 @@ def segments_to_labels(segments: Segments, length: int, fill: int = -1) -> np.nd
 
 
 def segment_iou(a: Any, b: Any) -> Any:
-    """Pairwise temporal IoU of two sets of half-open segments.
+    r"""Pairwise temporal IoU of two sets of half-open segments.
 
-    .. math:: \\mathrm{IoU}(a, b) = \\frac{\\max(0, \\min(e_a, e_b) - \\max(s_a, s_b))}
-              {(e_a - s_a) + (e_b - s_b) - \\max(0, \\min(e_a, e_b) - \\max(s_a, s_b))}
+    .. math:: \mathrm{IoU}(a, b) = \frac{\max(0, \min(e_a, e_b) - \max(s_a, s_b))}
+              {(e_a - s_a) + (e_b - s_b) - \max(0, \min(e_a, e_b) - \max(s_a, s_b))}
 
     Args:
         a: ``(N, 2)`` ``[start, end)`` rows (numpy or torch) or a :class:`Segments`.
@@ -243,6 +248,10 @@ def segment_iou(a: Any, b: Any) -> Any:
         ``(N, M)`` IoU in [0, 1]: float64 numpy array for numpy inputs; for tensors, a tensor on
         ``a``'s device in ``a``'s floating dtype (float32 for integer tensors). Two empty segments
         at the same place have IoU 0.
+
+    Raises:
+        ValueError: a shape other than ``(N, 2)``, NaN or infinite values, an end before its start.
+        TypeError: bool, complex, object or string arrays; a tensor mixed with an array.
 
     Example:
         >>> segment_iou(np.array([[0, 10]]), np.array([[5, 15], [10, 20]])).tolist()
@@ -262,8 +271,8 @@ def segment_iou(a: Any, b: Any) -> Any:
 
 
 def _pair_array(x: Any, name: str) -> np.ndarray:
-    arr = to_numpy(x, name).astype(np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 2:
+    arr = real_array(x, name, 2, dtype=np.float64)
+    if arr.shape[1] != 2:
         raise ValueError(f"{name}: expected shape (N, 2), got {shape_str(arr.shape)}")
     if np.any(arr[:, 1] < arr[:, 0]):
         raise ValueError(f"{name}: expected end >= start in every row")
@@ -276,8 +285,8 @@ def _segment_iou_torch(a: Any, b: Any) -> Any:
     if not (is_tensor(a) and is_tensor(b)):
         raise TypeError(f"a, b: expected both tensors or both numpy arrays, got {type(a).__name__}, {type(b).__name__}")
     for name, x in (("a", a), ("b", b)):
-        if x.ndim != 2 or x.shape[1] != 2:
-            raise ValueError(f"{name}: expected shape (N, 2), got {shape_str(x.shape)}")
+        tensor(x, name, "(N, XY)", dtype="real", sizes={"XY": 2})
+        finite_values(x, name)
     dtype = a.dtype if a.is_floating_point() else torch.get_default_dtype()
     a = a.to(dtype)
     b = b.to(device=a.device, dtype=dtype)

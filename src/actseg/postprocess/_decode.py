@@ -14,7 +14,19 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_choice, is_tensor, shape_str, to_numpy
+from .._checks import (
+    choice,
+    flag,
+    instance_of,
+    integer,
+    mask_array,
+    real,
+    real_array,
+    renamed,
+    shape_str,
+    size,
+    values_in,
+)
 from ..segments import Segments
 from ._nms import batched_nms
 
@@ -31,35 +43,12 @@ _NMS_DEFAULTS = {
 }
 
 
-def _float_array(x: Any, name: str, ndim: int) -> np.ndarray:
-    if is_tensor(x) and x.is_floating_point() and x.element_size() < 4:
-        x = x.float()
-    arr = to_numpy(x, name)
-    if arr.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array, got shape {shape_str(arr.shape)}")
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{name}: expected floating values, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name}: expected finite values, got NaN or inf")
-    return arr
-
-
-def _positive_int(value: Any, name: str, *, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        extra = "None or " if allow_none else ""
-        raise ValueError(f"{name}: expected {extra}a positive integer, got {value!r}")
-    return int(value)
-
-
 def decode_global_masks(
     class_scores: Any,
     masks: Any,
     *,
     mask: Any = None,
-    top_k: int = 50,
+    num_anchors: int | None = None,
     thresholds: Sequence[float] = _PAPER_THRESHOLDS,
     mode: str = "span",
     min_score: float = 0.1,
@@ -71,13 +60,14 @@ def decode_global_masks(
     deduplicate: bool = True,
     nms: str = "soft",
     nms_kwargs: Mapping[str, Any] | None = None,
+    top_k: int | None = None,
 ) -> list[Segments]:
     """Decode GSMT/TAGS outputs into scored, labelled proposals per video (snippet units), then Soft-NMS.
 
     TAGS/GSMT Sec. 3.3 (inference). For every video ``b``:
 
     1. snippet score ``p_t = max_{c ≠ bg} P[b, c, t]`` and label ``argmax`` (first maximum);
-       the ``top_k`` valid snippets by ``p_t`` are the anchors (ties: lower ``t`` first);
+       the ``num_anchors`` (``M1``) valid snippets by ``p_t`` are the anchors (ties: lower ``t`` first);
     2. for each anchor ``t`` and threshold ``θ``, the anchor's mask ``m = masks[b, t, :]``
        (``anchor_axis=1``) is activated where ``m > θ``;
        ``mode="span"`` (long actions, ActivityNet): one candidate from the first to the last
@@ -93,15 +83,19 @@ def decode_global_masks(
     Everything up to step 4 is vectorised over videos, anchors, thresholds and snippets.
 
     Convention:
-        * layout: ``masks[b, t, :]`` is the mask predicted by anchor snippet ``t`` (the ``(B, T, T)``
-          output of a ``Conv1d(·, T, 1)`` head, channel = anchor), as the TAGS code reads
-          ``props[t, :]``; the paper's "t-th column of M" is the same vector in its ``T × T``
-          notation. ``anchor_axis=2`` reads ``masks[b, :, t]`` instead.
+        * layout: with ``anchor_axis=1`` (default, ``docs/conventions.md``) row ``masks[b, t, :]`` is
+          the mask predicted by anchor snippet ``t``, as the TAGS code reads ``props[t, :]`` (channel
+          ``t`` of a ``Conv1d(·, T, 1)`` head) and as :func:`~actseg.targets.global_mask_targets`
+          lays out its targets. GSMT Eq. (4) puts snippet ``t``'s mask in **column** ``t`` of
+          ``M = sigmoid(H_b(E))`` (the time axis of the conv output): for that layout pass
+          ``anchor_axis=2``, which reads ``masks[b, :, t]``. The two differ unless ``masks`` is
+          symmetric (targets are; predictions are not).
         * segments are half-open in snippet units: ``[first, last + 1)`` (TAGS writes
           ``first / T`` and ``last / T``); labels are channel indices of ``class_scores`` (the
           background channel is never a label).
         * ``class_scores`` are probabilities (softmax over the ``K + 1`` channels, as TAGS); pass
-          ``from_logits=True`` to apply that softmax here. Mask values are probabilities in [0, 1].
+          ``from_logits=True`` to apply that softmax here (without it, values outside [0, 1] are an
+          error). Mask values must be probabilities in [0, 1] (apply a sigmoid to mask logits).
         * padded snippets (``mask`` False) are never anchors and never activated.
         * Soft-NMS defaults: class-agnostic, Gaussian ``exp(-IoU²/σ)`` with ``σ = 0.6`` (the
           paper's "SoftNMS threshold" 0.6 for ActivityNet; 0.4 for THUMOS), ``min_score=0.001``,
@@ -116,10 +110,10 @@ def decode_global_masks(
         class_scores: ``(B, K + 1, T)`` per-snippet class probabilities (or logits).
         masks: ``(B, T, T)`` global masks in [0, 1].
         mask: ``(B, T)`` bool, ``True`` = valid snippet; ``None`` = all valid.
-        top_k: anchors per video (``M1``).
+        num_anchors: anchors per video (``M1``; 50 when ``None``).
         thresholds: mask thresholds ``Θ`` (each in [0, 1)).
         mode: ``"span"`` or ``"runs"``.
-        min_score: candidate confidence threshold ``θ_c``.
+        min_score: candidate confidence threshold ``θ_c`` (a finite real).
         max_candidates: candidates per video passed to NMS (``M2``); ``None`` keeps all.
         min_length: minimal candidate length in snippets.
         background_index: the background channel of ``class_scores`` (default the last one).
@@ -128,58 +122,62 @@ def decode_global_masks(
         deduplicate: merge candidates with the same ``(start, end, label)``.
         nms: ``"soft"``, ``"hard"`` or ``"none"``.
         nms_kwargs: overrides of the NMS parameters listed above.
+        top_k: deprecated spelling of ``num_anchors`` (0.1; ``DeprecationWarning``).
 
     Returns:
         A list of ``B`` :class:`~actseg.segments.Segments` with float64 ``starts``/``ends`` in
         snippet units, int64 ``labels`` and float64 ``scores``, by descending score.
 
     Raises:
-        ValueError: shapes disagree, values are NaN, parameters are out of range.
-        TypeError: non-numeric inputs, non-bool ``mask``.
+        ValueError: shapes disagree, values are NaN/inf, probabilities outside [0, 1], parameters
+            out of range (``min_score`` NaN included).
+        TypeError: non-numeric inputs, non-bool ``mask``, a meta tensor.
 
     Example:
         >>> P = np.zeros((1, 3, 8)); P[0, 2] = 1.0; P[0, 0, 2:5] = 0.9; P[0, 2, 2:5] = 0.1
         >>> M = np.zeros((1, 8, 8)); M[0, 2:5, 2:5] = 0.95
-        >>> out = decode_global_masks(P, M, top_k=3)  # three anchors, one (deduplicated) proposal
+        >>> out = decode_global_masks(P, M, num_anchors=3)  # three anchors, one (deduplicated) proposal
         >>> out[0].starts.tolist(), out[0].ends.tolist(), out[0].labels.tolist(), out[0].scores.round(3).tolist()
         ([2.0], [5.0], [0], [0.855])
+
+    .. versionchanged:: 0.2.0
+        ``top_k=`` renamed ``num_anchors=`` (the old spelling warns until the next minor release);
+        masks outside ``[0, 1]``, class scores outside ``[0, 1]`` without ``from_logits`` and a NaN
+        ``min_score`` are errors.
     """
-    check_choice(mode, ("span", "runs"), "mode")
-    check_choice(nms, ("soft", "hard", "none"), "nms")
-    if anchor_axis not in (1, 2) or isinstance(anchor_axis, bool):
-        raise ValueError(f"anchor_axis: expected 1 or 2, got {anchor_axis!r}")
-    top_k = _positive_int(top_k, "top_k")
-    max_candidates = _positive_int(max_candidates, "max_candidates", allow_none=True)
-    min_length = _positive_int(min_length, "min_length")
-    if isinstance(min_score, bool) or not isinstance(min_score, (int, float, np.integer, np.floating)):
-        raise TypeError(f"min_score: expected a real number, got {type(min_score).__name__}")
-    theta = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    choice(mode, ("span", "runs"), "mode")
+    choice(nms, ("soft", "hard", "none"), "nms")
+    anchor_axis = integer(anchor_axis, "anchor_axis", low=1, high=2)
+    num_anchors = size(renamed(num_anchors, top_k, new="num_anchors", old="top_k", default=50), "num_anchors")
+    max_candidates = size(max_candidates, "max_candidates", none=True)
+    min_length = size(min_length, "min_length")
+    min_score = real(min_score, "min_score")
+    from_logits = flag(from_logits, "from_logits")
+    deduplicate = flag(deduplicate, "deduplicate")
+    theta = real_array(thresholds, "thresholds", (0, 1), dtype=np.float64).reshape(-1)
     if theta.size == 0 or not np.all((theta >= 0) & (theta < 1)):
-        raise ValueError(f"thresholds: expected a non-empty sequence of values in [0, 1), got {list(thresholds)!r}")
+        raise ValueError(f"thresholds: expected a non-empty sequence of values in [0, 1), got {theta.tolist()!r}")
     options = dict(_NMS_DEFAULTS)
     if nms_kwargs is not None:
+        instance_of(nms_kwargs, Mapping, "nms_kwargs", "a mapping of NMS parameters")
         unknown = sorted(set(nms_kwargs) - set(options))
         if unknown:
             raise TypeError(f"nms_kwargs: expected keys among {sorted(options)}, got unexpected {unknown}")
         options.update(nms_kwargs)
 
-    probs = _float_array(class_scores, "class_scores", 3)
+    probs = real_array(class_scores, "class_scores", 3, dtype=np.float64)
     bsz, n_cls, t_len = probs.shape
     if n_cls < 2:
         raise ValueError(f"class_scores: expected shape (B, K + 1, T) with K >= 1, got {shape_str(probs.shape)}")
-    gm = _float_array(masks, "masks", 3)
+    gm = real_array(masks, "masks", 3, dtype=np.float64)
     if gm.shape != (bsz, t_len, t_len):
         raise ValueError(f"masks: expected shape ({bsz}, {t_len}, {t_len}) (B, T, T), got {shape_str(gm.shape)}")
-    if not -n_cls <= background_index < n_cls or isinstance(background_index, bool):
-        raise ValueError(f"background_index: expected an index into {n_cls} classes, got {background_index!r}")
-    if mask is None:
-        valid = np.ones((bsz, t_len), dtype=np.bool_)
-    else:
-        valid = to_numpy(mask, "mask")
-        if valid.dtype != np.bool_:
-            raise TypeError(f"mask: expected a bool array (True = valid), got dtype {valid.dtype}")
-        if valid.shape != (bsz, t_len):
-            raise ValueError(f"mask: expected shape ({bsz}, {t_len}) (B, T), got {shape_str(valid.shape)}")
+    background_index = integer(background_index, "background_index", low=-n_cls, high=n_cls - 1)
+    valid = mask_array(mask, (bsz, t_len))
+    valid = np.ones((bsz, t_len), dtype=np.bool_) if valid is None else valid
+    values_in(gm, "masks", 0, 1)
+    if not from_logits:
+        values_in(probs, "class_scores", 0, 1)
     if from_logits:
         probs = np.exp(probs - probs.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
@@ -189,7 +187,7 @@ def decode_global_masks(
     fg = probs[:, fg_ids, :]
     snippet_score = np.where(valid, fg.max(axis=1), -np.inf)  # (B, T)
     snippet_label = fg_ids[fg.argmax(axis=1)]  # (B, T)
-    k = min(top_k, t_len)
+    k = min(num_anchors, t_len)
     anchors = np.argsort(-snippet_score, axis=1, kind="stable")[:, :k]  # (B, k)
     anchor_score = np.take_along_axis(snippet_score, anchors, axis=1)
     anchor_label = np.take_along_axis(snippet_label, anchors, axis=1)

@@ -14,30 +14,38 @@ from typing import Any
 
 import numpy as np
 
-from .._checks import check_choice, is_tensor, shape_str, to_numpy
-from ._peaks import PEAK_MODES, mask_rows, peak_mode_code, real_rows, threshold_value
+from .._checks import (
+    as_tensor,
+    choice,
+    flag,
+    index_value,
+    is_tensor,
+    mask_rows,
+    real,
+    real_rows,
+    renamed,
+    shape_str,
+    size,
+    to_numpy,
+    upcast_half,
+    upcast_half_array,
+)
+from ._peaks import peak_rule_code, threshold_in
 
-__all__ = ["TIE_BREAKS", "gaussian_smoothing", "refine_by_boundaries", "relabel_short_segments"]
+__all__ = ["gaussian_smoothing", "refine_by_boundaries", "relabel_short_segments"]
 
-TIE_BREAKS = ("probability", "reference")
+REFERENCES = (None, "asrf")
+MAX_KERNEL_SIZE = 2**20 + 1
+TIE_BREAKS = ("probability", "reference")  # deprecated values of tie_break= (0.1): reference=None / "asrf"
 
 
 # ----------------------------------------------------------------------------------------------
 # argument handling
 
 
-def _array(x: Any, name: str) -> np.ndarray:
-    if is_tensor(x):
-        x = x.detach()
-        if x.dtype.is_floating_point and x.element_size() < 4:
-            x = x.float()
-        return x.cpu().numpy()
-    return to_numpy(x, name)
-
-
 def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
     """``(array, is_scores, single)``: float ``(B, K, T)``/``(K, T)`` scores or integer ``(B, T)``/``(T,)`` labels."""
-    arr = _array(x, name)
+    arr = upcast_half_array(to_numpy(x, name))
     if arr.dtype == np.bool_:
         raise TypeError(f"{name}: expected floating class scores or integer labels, got dtype bool")
     if np.issubdtype(arr.dtype, np.floating):
@@ -46,7 +54,6 @@ def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
         if arr.shape[-2] == 0:
             raise ValueError(f"{name}: expected at least one class, got shape {shape_str(arr.shape)}")
         single = arr.ndim == 2
-        arr = arr.astype(np.float32) if arr.dtype == np.float16 else arr
         return np.ascontiguousarray(arr[None] if single else arr), True, single
     if np.issubdtype(arr.dtype, np.integer):
         if arr.ndim not in (1, 2):
@@ -57,10 +64,26 @@ def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
     raise TypeError(f"{name}: expected floating class scores or integer labels, got dtype {arr.dtype}")
 
 
-def _check_ignore_index(ignore_index: Any) -> int:
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
-    return int(ignore_index)
+def _dense_labels(labels: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels of the valid frames renumbered ``0 .. n − 1`` in increasing order, and the ``n`` original ids.
+
+    Negative labels are kept (the kernel reports them); frames under the mask are not read. Labels
+    below ``max(1024, 4 · frames)`` are kept as they are (identity ids: the kernel's per-class
+    counter is then no larger than the input), larger ones are renumbered (``np.unique``).
+    """
+    values = labels[mask]
+    if values.size == 0 or values.max() < max(1024, 4 * values.size):
+        return labels, np.arange(max(int(values.max()) + 1 if values.size else 1, 1), dtype=np.int64)
+    known = values >= 0
+    ids, dense_ids = np.unique(values[known], return_inverse=True)
+    values[known] = dense_ids.reshape(-1)
+    dense = labels.copy()
+    dense[mask] = values
+    return dense, ids
+
+
+def _from_logits(from_logits: Any) -> bool | None:
+    return None if from_logits is None else flag(from_logits, "from_logits")
 
 
 def _where(info: np.ndarray, single: bool) -> str:
@@ -86,27 +109,28 @@ def _labels_from(arr: np.ndarray, is_scores: bool) -> np.ndarray:
 
 
 def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold: float = 0.5, mask: Any = None,
-                         tie_break: str = "probability", from_logits: bool | None = None,
-                         peaks: str = "argrelmax", ignore_index: int = -100) -> Any:
-    """Relabel every span between two predicted boundaries with its majority class (ASRF refinement).
+                         reference: str | None = None, from_logits: bool | None = None,
+                         peak_rule: str | None = None, ignore_index: int = -100, tie_break: str | None = None,
+                         peaks: str | None = None) -> Any:
+    r"""Relabel every span between two predicted boundaries with its majority class (ASRF refinement).
 
     ASRF (Ishikawa et al., WACV 2021), Sec. 3.3 / Fig. 3, ``PostProcessor("refinement_with_boundary")``;
     InterAct, Sec. 3.3 ("label smoothing strategy"). Per video, with frame labels
-    :math:`\\hat y_t = \\arg\\max_c s_{c,t}` and boundaries
-    :math:`b_0 = 0 < b_1 < \\dots < b_m` = ``find_peaks(boundary_prob, threshold, mode=peaks)`` and
+    :math:`\hat y_t = \arg\max_c s_{c,t}` and boundaries
+    :math:`b_0 = 0 < b_1 < \dots < b_m` = ``find_peaks(boundary_prob, threshold, peak_rule=peak_rule)`` and
     :math:`b_{m+1} = T` (the valid length):
 
-    .. math:: \\tilde y_t = \\arg\\max_c \\bigl|\\{u \\in [b_j, b_{j+1}) : \\hat y_u = c\\}\\bigr|
-              \\quad\\text{for } t \\in [b_j, b_{j+1})
+    .. math:: \tilde y_t = \arg\max_c \bigl|\{u \in [b_j, b_{j+1}) : \hat y_u = c\}\bigr|
+              \quad\text{for } t \in [b_j, b_{j+1})
 
     Convention:
-        - Ties between equally frequent classes (``tie_break="probability"``, default) go to the
+        - Ties between equally frequent classes (``reference=None``, default) go to the
           class with the largest summed probability over the span, then to the smallest class id.
           Probabilities are ``softmax`` over classes of the scores when they are logits
           (``from_logits=True``), the scores themselves when they are probabilities
           (``from_logits=False``); ``None`` decides per video: probabilities when every valid frame
           holds values in [0, 1] summing to 1 (``numpy.allclose`` tolerances).
-        - ``tie_break="reference"`` reproduces the reference rule: the largest **raw** score sum
+        - ``reference="asrf"`` reproduces ASRF's rule: the largest **raw** score sum
           wins only if it is positive (strict ``>`` from 0, smallest class on equal sums); when all
           tied sums are <= 0 (negative logits) the label of the previous span is reused — the
           reference's loop variable, which also carries over from the previous video of the
@@ -130,10 +154,14 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         boundary_prob: ``(B, T)`` or ``(B, 1, T)`` boundary probabilities in [0, 1]; ``(T,)`` for one video.
         threshold: boundary peaks below it are ignored (ASRF's ``boundary_th``; 0.5 in its configs).
         mask: optional ``(B, T)`` (or ``(B, 1, T)``) bool, ``True`` = valid frame.
-        tie_break: ``"probability"`` or ``"reference"``.
+        reference: ``None`` (ties by probability) or ``"asrf"`` (ASRF's tie rule, see above).
         from_logits: whether float scores are logits (see above); ``None`` = decide per video.
-        peaks: ``"argrelmax"`` (ASRF) or ``"plateau"`` (see :func:`find_peaks`); spans always start at frame 0.
+        peak_rule: ``"argrelmax"`` (ASRF, used when ``None``) or ``"plateau"`` (see :func:`find_peaks`);
+            spans always start at frame 0.
         ignore_index: value written at padded frames.
+        tie_break: deprecated (0.1): ``"probability"`` is ``reference=None``, ``"reference"`` is
+            ``reference="asrf"`` (``DeprecationWarning``).
+        peaks: deprecated spelling of ``peak_rule`` (0.1; ``DeprecationWarning``).
 
     Returns:
         ``(B, T)`` int64 refined labels (``(T,)`` for one video): numpy, or a tensor on the device of
@@ -150,6 +178,11 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         >>> prob = np.array([0.0, 0.1, 0.2, 0.1, 0.9, 0.3, 0.1, 0.0])
         >>> refine_by_boundaries(labels, prob).tolist()
         [0, 0, 0, 0, 2, 2, 2, 2]
+
+    .. versionchanged:: 0.2.0
+        ``tie_break=`` became ``reference=None | "asrf"`` and ``peaks=`` became ``peak_rule=`` (the old
+        spellings warn until the next minor release); integer labels are renumbered densely, so the
+        cost no longer grows with the largest label value.
     """
     from ._refine_kernels import (
         ERR_LABEL_NEGATIVE,
@@ -163,11 +196,13 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         refine_scores,
     )
 
-    check_choice(tie_break, TIE_BREAKS, "tie_break")
-    check_choice(peaks, PEAK_MODES, "peaks")
-    if from_logits is not None and not isinstance(from_logits, bool):
-        raise TypeError(f"from_logits: expected True, False or None, got {type(from_logits).__name__}")
-    fill = _check_ignore_index(ignore_index)
+    reference = renamed(reference, tie_break, new="reference", old="tie_break", default=None,
+                        convert=lambda v: None if choice(v, TIE_BREAKS, "tie_break") == "probability" else "asrf")
+    choice(reference, REFERENCES, "reference")
+    peak_rule = renamed(peak_rule, peaks, new="peak_rule", old="peaks", default="argrelmax")
+    code = peak_rule_code(peak_rule)
+    from_logits = _from_logits(from_logits)
+    fill = index_value(ignore_index, "ignore_index")
     arr, is_scores, single = _scores_or_labels(scores_or_labels, "scores_or_labels")
     batch, length = arr.shape[0], arr.shape[-1]
     prob, prob_single = real_rows(boundary_prob, "boundary_prob", allow_3d=True)
@@ -179,18 +214,18 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
         raise ValueError(f"boundary_prob: expected shape {shape_str(expected)} (as scores_or_labels), "
                          f"got {shape_str(got)}")
     mask_arr = mask_rows(mask, (batch, length), single)
-    thr = threshold_value(threshold, prob.dtype)
-    code = peak_mode_code(peaks, "peaks")
+    thr = threshold_in(threshold, prob.dtype)
     out = np.full((batch, length), fill, dtype=np.int64)
     info = np.zeros(2, dtype=np.int64)
     if is_scores:
         logits = -1 if from_logits is None else int(from_logits)
-        tie = TIE_PROBABILITY if tie_break == "probability" else TIE_REFERENCE
+        tie = TIE_PROBABILITY if reference is None else TIE_REFERENCE
         status = refine_scores(arr, prob, mask_arr, thr, code, tie, logits, out, info)
     else:
-        valid = arr[mask_arr]
-        n_classes = int(valid.max()) + 1 if valid.size else 1
-        status = refine_labels(arr, prob, mask_arr, thr, code, max(n_classes, 1), out, info)
+        dense, ids = _dense_labels(arr, mask_arr)  # cost follows the number of frames, not the label values
+        status = refine_labels(dense, prob, mask_arr, thr, code, max(ids.size, 1), out, info)
+        if status == OK and dense is not arr:
+            out[mask_arr] = ids[out[mask_arr]]
     if status != OK:
         where = _where(info, single)
         if status == ERR_PROB_RANGE:
@@ -204,9 +239,9 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
             raise ValueError(f"scores_or_labels: expected class ids >= 0 at valid frames, got {value} at {where}")
         if status == ERR_TIE_UNRESOLVED:
             raise ValueError(
-                f"scores_or_labels: tie_break='reference' found equally frequent classes whose summed scores "
+                f"scores_or_labels: reference='asrf' found equally frequent classes whose summed scores "
                 f"are all <= 0 in the span starting at {where}, and no previous span to take the label from "
-                f"(the reference raises UnboundLocalError here); use tie_break='probability'"
+                f"(the reference raises UnboundLocalError here); use reference=None"
             )
         raise RuntimeError(f"refine_by_boundaries: unexpected kernel status {status}")  # pragma: no cover
     return _like(out, scores_or_labels, single)
@@ -216,12 +251,12 @@ def refine_by_boundaries(scores_or_labels: Any, boundary_prob: Any, *, threshold
 # short-run relabelling
 
 
-def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = None, reference: bool = False,
+def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = None, reference: str | None = None,
                            ignore_index: int = -100) -> Any:
-    """Give every run of at most ``max_length`` frames the label of the preceding longer run (ASRF ``relabeling``).
+    r"""Give every run of at most ``max_length`` frames the label of the preceding longer run (ASRF ``relabeling``).
 
     ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("relabeling", theta_t=15)``: an action
-    segment shorter than :math:`\\theta_t` frames is over-segmentation and takes the class of the
+    segment shorter than :math:`\theta_t` frames is over-segmentation and takes the class of the
     segment before it.
 
     Convention:
@@ -231,7 +266,7 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
         - Short runs at the start of the video (before any long run) take the label of the first
           long run. The reference copies the **last frame of the video** into a short first run
           (``preds[j - cnt - 1]`` with index -1). Without any long run nothing changes.
-        - ``reference=True`` reproduces the reference loop exactly, including its last-run quirk:
+        - ``reference="asrf"`` reproduces the reference loop exactly, including its last-run quirk:
           after the loop it relabels ``[T-1-cnt, T-1)`` — one frame early, so the last frame keeps
           its label and the frame before a short last run is overwritten too — and its first-run
           rule. A single frame is returned unchanged (the reference raises ``UnboundLocalError``).
@@ -242,7 +277,9 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
             (their argmax over classes is taken).
         max_length: runs of at most this many frames are relabelled (ASRF's ``theta_t``), >= 0.
         mask: optional ``(B, T)`` bool, ``True`` = valid frame.
-        reference: reproduce the reference loop bit for bit (see above).
+        reference: ``None`` (default) or ``"asrf"``: reproduce ASRF's loop bit for bit (see above).
+            ``True``/``False`` are deprecated spellings of ``"asrf"``/``None`` (0.1;
+            ``DeprecationWarning``).
         ignore_index: value written at padded frames.
 
     Returns:
@@ -251,24 +288,26 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
     Example:
         >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2).tolist()
         [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2, reference=True).tolist()
+        >>> relabel_short_segments([1, 1, 0, 0, 0, 0, 2, 0, 0, 0, 3, 3], max_length=2, reference="asrf").tolist()
         [3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+
+    .. versionchanged:: 0.2.0
+        ``reference`` takes ``None`` or ``"asrf"``; ``True``/``False`` warn until the next minor release.
     """
     from ._refine_kernels import ERR_LABEL_NEGATIVE, OK, relabel_batch
 
-    if isinstance(max_length, bool) or not isinstance(max_length, (int, np.integer)):
-        raise TypeError(f"max_length: expected an int, got {type(max_length).__name__}")
-    if max_length < 0:
-        raise ValueError(f"max_length: expected an int >= 0, got {max_length}")
-    if not isinstance(reference, bool):
-        raise TypeError(f"reference: expected a bool, got {type(reference).__name__}")
-    fill = _check_ignore_index(ignore_index)
+    max_length = size(max_length, "max_length", low=0)
+    if isinstance(reference, (bool, np.bool_)):  # the 0.1 spelling reference: bool
+        reference = renamed(None, reference, new="reference=\"asrf\" or None", old="reference=True/False",
+                            default=None, convert=lambda v: "asrf" if v else None)
+    choice(reference, REFERENCES, "reference")
+    fill = index_value(ignore_index, "ignore_index")
     arr, is_scores, single = _scores_or_labels(labels, "labels")
     lab = _labels_from(arr, is_scores)
     mask_arr = mask_rows(mask, lab.shape, single)
     out = np.full(lab.shape, fill, dtype=np.int64)
     info = np.zeros(2, dtype=np.int64)
-    status = relabel_batch(lab, mask_arr, int(max_length), reference, out, info)
+    status = relabel_batch(lab, mask_arr, max_length, reference == "asrf", out, info)
     if status == ERR_LABEL_NEGATIVE:
         raise ValueError(f"labels: expected class ids >= 0 at valid frames, got {lab[info[0], info[1]]} "
                          f"at {_where(info, single)}")
@@ -281,10 +320,10 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
 
 
 def gaussian_kernel(kernel_size: int, sigma: float, *, normalize: bool = False, dtype: Any = None) -> Any:
-    """The 1-D Gaussian filter of ASRF's ``GaussianSmoothing`` as a ``(kernel_size,)`` tensor.
+    r"""The 1-D Gaussian filter of ASRF's ``GaussianSmoothing`` as a ``(kernel_size,)`` tensor.
 
-    .. math:: g_i = \\frac{1}{\\sigma\\sqrt{2\\pi}} \\exp\\Bigl(-\\frac{(i - (k-1)/2)^2}{2\\sigma^2}\\Bigr),
-              \\quad i = 0, \\dots, k-1
+    .. math:: g_i = \frac{1}{\sigma\sqrt{2\pi}} \exp\Bigl(-\frac{(i - (k-1)/2)^2}{2\sigma^2}\Bigr),
+              \quad i = 0, \dots, k-1
 
     ASRF leaves the normalisation line commented out: the taps sum to the truncated, sampled
     density (``1 + 5e-9`` for ``k=15, sigma=1``; 0.883 for ``k=3``; 0.991 for ``k=5``; 0.988 for
@@ -318,14 +357,14 @@ def _mirror_index(length: int, pad: int, device: Any) -> Any:
 def gaussian_smoothing(scores: Any, *, kernel_size: int = 15, sigma: float = 1.0, mask: Any = None,
                        from_logits: bool | None = None, normalize: bool = False, return_scores: bool = False,
                        ignore_index: int = -100) -> Any:
-    """Smooth class probabilities over time with a Gaussian filter, then take the argmax (ASRF ``smoothing``).
+    r"""Smooth class probabilities over time with a Gaussian filter, then take the argmax (ASRF ``smoothing``).
 
     ASRF (Ishikawa et al., WACV 2021), ``PostProcessor("smoothing")`` with ``GaussianSmoothing``
     (``libs/transformer.py``): probabilities ``p`` (softmax of logits), reflect padding by
     ``(k-1)/2`` frames on each side, a depthwise 1-D convolution with :func:`gaussian_kernel`:
 
-    .. math:: \\tilde p_{c,t} = \\sum_{i=0}^{k-1} g_i\\, p_{c,\\,r(t + i - (k-1)/2)},\\qquad
-              \\tilde y_t = \\arg\\max_c \\tilde p_{c,t}
+    .. math:: \tilde p_{c,t} = \sum_{i=0}^{k-1} g_i\, p_{c,\,r(t + i - (k-1)/2)},\qquad
+              \tilde y_t = \arg\max_c \tilde p_{c,t}
 
     with :math:`r` the reflection at the first and last valid frame.
 
@@ -367,26 +406,21 @@ def gaussian_smoothing(scores: Any, *, kernel_size: int = 15, sigma: float = 1.0
     import torch
     import torch.nn.functional as F
 
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, np.integer)):
-        raise TypeError(f"kernel_size: expected an int, got {type(kernel_size).__name__}")
-    if kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size: expected an odd int >= 1, got {kernel_size}")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float, np.integer, np.floating)):
-        raise TypeError(f"sigma: expected a real number, got {type(sigma).__name__}")
-    if not (math.isfinite(float(sigma)) and sigma > 0):
-        raise ValueError(f"sigma: expected a finite number > 0, got {sigma}")
-    if from_logits is not None and not isinstance(from_logits, bool):
-        raise TypeError(f"from_logits: expected True, False or None, got {type(from_logits).__name__}")
-    fill = _check_ignore_index(ignore_index)
+    kernel_size = size(kernel_size, "kernel_size", high=MAX_KERNEL_SIZE)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size: expected an odd integer >= 1, got {kernel_size}")
+    sigma = real(sigma, "sigma", low=0.0, low_open=True)
+    from_logits = _from_logits(from_logits)
+    normalize = flag(normalize, "normalize")
+    return_scores = flag(return_scores, "return_scores")
+    fill = index_value(ignore_index, "ignore_index")
     tensor_in = is_tensor(scores)
-    x = scores.detach() if tensor_in else torch.from_numpy(np.asarray(_array(scores, "scores")))
-    if not x.is_floating_point():
-        raise TypeError(f"scores: expected a floating dtype, got {x.dtype}")
+    x = as_tensor(scores, "scores")  # detached; numpy on the CPU; meta tensors are a TypeError
     if x.ndim not in (2, 3):
         raise ValueError(f"scores: expected shape (B, K, T) or (K, T), got {shape_str(x.shape)}")
     single = x.ndim == 2
     x = x[None] if single else x
-    x = x if x.dtype == torch.float64 else x.float()
+    x = upcast_half(x)
     batch, n_classes, length = x.shape
     if n_classes == 0:
         got = shape_str(x.shape[1:] if single else x.shape)

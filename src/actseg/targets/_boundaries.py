@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._common import as_labels, as_mask, check_int, check_number, valid_frames
+from .._checks import elements, flag, size
+from ._common import labels_and_mask, positive, two_variance, valid_frames
 
 __all__ = ["boundary_labels", "class_mask_targets", "gaussian_boundary_targets"]
 
@@ -33,13 +34,13 @@ def _boundaries(labels: Tensor, valid: Tensor, include_first: bool) -> Tensor:
 def boundary_labels(
     labels: Any, *, mask: Any = None, include_first: bool = True, ignore_index: int = -100
 ) -> Tensor:
-    """Hard action-boundary targets of ASRF: 1 at the first frame and at every start frame.
+    r"""Hard action-boundary targets of ASRF: 1 at the first frame and at every start frame.
 
     The target of the boundary-regression branch of ASRF (Ishikawa et al., WACV 2021; official
     ``utils/generate_boundary_array.py``: ``boundary[0] = 1`` and ``boundary[t] = 1`` where
     ``gt[t] != gt[t − 1]``), used as ``Y_b`` by InterAct Eq. (8):
 
-    .. math:: Y_b(t) = [t = 0] \\lor [y_t \\ne y_{t-1}]
+    .. math:: Y_b(t) = [t = 0] \lor [y_t \ne y_{t-1}]
 
     Convention:
         - A boundary is the *start* frame of the new action (the frame after the change).
@@ -64,11 +65,10 @@ def boundary_labels(
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
+    labels, mask = labels_and_mask(labels, mask)
+    include_first = flag(include_first, "include_first")
     valid = valid_frames(labels, mask, ignore_index)
-    return _boundaries(labels, valid, bool(include_first)).to(torch.float32)
+    return _boundaries(labels, valid, include_first).to(torch.float32)
 
 
 def gaussian_boundary_targets(
@@ -80,7 +80,7 @@ def gaussian_boundary_targets(
     include_first: bool = True,
     ignore_index: int = -100,
 ) -> Tensor:
-    """Gaussian-smoothed boundary target ``g(Y_b)`` of InterAct (§3.4, Eq. (8)).
+    r"""Gaussian-smoothed boundary target ``g(Y_b)`` of InterAct (§3.4, Eq. (8)).
 
     InterAct: "``Y_b(t)`` is the ground truth that takes the value of 1 at action boundaries, and
     ``g(·)`` denotes a Gaussian filter used to smooth boundaries". Read here as a convolution of the
@@ -88,8 +88,8 @@ def gaussian_boundary_targets(
     Gaussian kernel, clipped to 1 so that it stays a binary cross-entropy target:
 
     .. math::
-        g(Y_b)(t) = \\min\\Big(1,\\ \\sum_{|k| \\le \\lceil \\text{truncate}\\cdot\\sigma\\rceil}
-        Y_b(t - k)\\, e^{-k^2 / 2\\sigma^2}\\Big)
+        g(Y_b)(t) = \min\Big(1,\ \sum_{|k| \le \lceil \text{truncate}\cdot\sigma\rceil}
+        Y_b(t - k)\, e^{-k^2 / 2\sigma^2}\Big)
 
     Convention (InterAct gives neither σ nor the normalisation):
         - The kernel peak is 1, so an isolated boundary keeps the value 1 (a sum-normalised filter
@@ -120,27 +120,27 @@ def gaussian_boundary_targets(
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    sigma = check_number(sigma, "sigma")
-    truncate = check_number(truncate, "truncate")
+    labels, mask = labels_and_mask(labels, mask)
+    sigma = positive(sigma, "sigma")
+    truncate = positive(truncate, "truncate")
+    include_first = flag(include_first, "include_first")
     batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
     valid = valid_frames(labels, mask, ignore_index)
     if length == 0:
         return torch.zeros(batch, 0, dtype=torch.float32, device=labels.device)
-    hard = _boundaries(labels, valid, bool(include_first)).to(torch.float64)
-    radius = min(math.ceil(truncate * sigma), length - 1)
+    hard = _boundaries(labels, valid, include_first).to(torch.float64)
+    radius = min(math.ceil(min(truncate * sigma, length)), length - 1)
     k = torch.arange(-radius, radius + 1, dtype=torch.float64, device=labels.device)
-    kernel = torch.exp(-(k * k) / (2.0 * sigma * sigma))
+    kernel = torch.exp(-(k * k) / two_variance(sigma, torch.float64))
     smooth = F.conv1d(hard.unsqueeze(1), kernel.view(1, 1, -1), padding=radius).squeeze(1)
     smooth = smooth.clamp(max=1.0).to(torch.float32)
     return torch.where(valid, smooth, smooth.new_zeros(()))
 
 
 def class_mask_targets(labels: Any, num_classes: int, *, mask: Any = None, ignore_index: int = -100) -> Tensor:
-    """Per-class binary temporal masks ``M`` of InterAct (§3.4, Eq. (6)), the dice-loss targets.
+    r"""Per-class binary temporal masks ``M`` of InterAct (§3.4, Eq. (6)), the dice-loss targets.
 
-    .. math:: M_{b,i,t} = [\\,y_{b,t} = i\\,], \\qquad i = 0 \\dots K - 1
+    .. math:: M_{b,i,t} = [\,y_{b,t} = i\,], \qquad i = 0 \dots K - 1
 
     Convention:
         - All ``K = num_classes`` rows are returned (InterAct then keeps the ``N`` classes present in
@@ -165,10 +165,9 @@ def class_mask_targets(labels: Any, num_classes: int, *, mask: Any = None, ignor
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    num_classes = check_int(num_classes, "num_classes", minimum=1)
-    batch, length = labels.shape
-    mask = as_mask(mask, batch, length, labels.device)
+    labels, mask = labels_and_mask(labels, mask)
+    num_classes = size(num_classes, "num_classes")
+    elements(labels.numel() * num_classes, "num_classes", "B·K·T")
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes)
     classes = torch.arange(num_classes, device=labels.device).view(1, -1, 1)
     return ((labels.unsqueeze(1) == classes) & valid.unsqueeze(1)).to(torch.float32)

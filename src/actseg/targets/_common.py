@@ -7,14 +7,12 @@ naming the argument, the expected and the actual value.
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_tensor_mask, id_set, shape_str
+from .._checks import as_tensor, detached, id_set, index_value, is_tensor, real, tensor_mask
 
 # Gaussians are flushed to 0 below the smallest normal number (float32: 1.18e-38 = exp(-87.3)):
 # subnormal and underflowing results take a slow path on x86 CPUs (an exp or a multiplication that
@@ -30,6 +28,12 @@ def flushed_exp(arg: Tensor, floor: float | None = None) -> Tensor:
     return torch.where(arg > floor, torch.exp(arg.clamp(min=floor)), arg.new_zeros(()))
 
 
+def two_variance(sigma: float, dtype: torch.dtype) -> float:
+    """``2σ²``, at least the smallest normal number of ``dtype``: a ``σ`` so small that ``2σ²`` underflows
+    still gives ``exp(0) = 1`` at the centre (not ``0 / 0``) and 0 elsewhere."""
+    return max(2.0 * sigma * sigma, torch.finfo(dtype).tiny)
+
+
 class Runs(NamedTuple):
     """The segments of a batch, flattened in row-major (batch, time) order."""
 
@@ -41,51 +45,22 @@ class Runs(NamedTuple):
     foreground: Tensor  # (B, T) bool, True on every frame of a segment
 
 
-def as_labels(labels: Any, name: str = "labels") -> Tensor:
-    """``labels`` as a ``(B, T)`` int64 tensor (numpy integer arrays are converted, on the CPU)."""
-    if isinstance(labels, np.ndarray):
-        if labels.dtype == np.bool_ or not np.issubdtype(labels.dtype, np.integer):
-            raise TypeError(f"{name}: expected an integer dtype (int64), got {labels.dtype}")
-        labels = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
-    elif not isinstance(labels, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor or a numpy array, got {type(labels).__name__}")
-    if labels.ndim != 2:
-        raise ValueError(f"{name}: expected shape (B, T), got {shape_str(labels.shape)}")
-    if labels.dtype == torch.bool or labels.is_floating_point() or labels.is_complex():
-        raise TypeError(f"{name}: expected an integer dtype (torch.int64), got {labels.dtype}")
-    return labels.long()
+def labels_and_mask(labels: Any, mask: Any) -> tuple[Tensor, Tensor | None]:
+    """``labels`` as a ``(B, T)`` int64 tensor (numpy arrays and sequences on the CPU; meta tensors are a
+    TypeError: targets read values) and ``mask`` as a ``(B, T)`` bool tensor on its device, or ``None``."""
+    labels = as_tensor(labels, "labels", "(B, T)", dtype="integer")
+    batch, length = labels.shape
+    return labels, mask_tensor(mask, batch, length, labels.device)
 
 
-def as_mask(mask: Any, batch: int, length: int, device: torch.device) -> Tensor | None:
-    """``(B, T)`` bool mask (tensor or numpy array) on ``device``, or ``None``."""
-    if mask is None:
-        return None
-    if isinstance(mask, np.ndarray):
-        if mask.dtype != np.bool_:
-            raise TypeError(f"mask: expected dtype bool, got {mask.dtype}")
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
-    return check_tensor_mask(mask, batch, length).to(device)
+def mask_tensor(mask: Any, batch: int, length: int, device: torch.device) -> Tensor | None:
+    """``mask`` (tensor or numpy) as a ``(B, T)`` bool tensor on ``device``, or ``None``; values are read."""
+    return tensor_mask(detached(mask, "mask") if is_tensor(mask) else mask, batch, length, device=device)
 
 
-def check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    """``value`` as an ``int`` (``>= minimum`` if given); TypeError/ValueError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an integer, got {type(value).__name__} {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_number(value: Any, name: str, *, allow_zero: bool = False) -> float:
-    """A finite ``float`` > 0 (or >= 0 with ``allow_zero``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a number, got {type(value).__name__} {value!r}")
-    number = float(value)
-    ok = math.isfinite(number) and (number >= 0 if allow_zero else number > 0)
-    if not ok:
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name}: expected a {kind} finite number, got {value!r}")
-    return number
+def positive(value: Any, name: str) -> float:
+    """A finite real number > 0 (a ratio, a standard deviation, a length)."""
+    return real(value, name, low=0.0, low_open=True)
 
 
 def background_tensor(background: Any, device: torch.device) -> Tensor:
@@ -106,7 +81,7 @@ def valid_frames(
     Labels of valid frames must be ``>= 0`` (and ``< num_classes`` when given, unless they are in
     ``also_allowed``); labels of frames the mask marks as padding are not read.
     """
-    check_int(ignore_index, "ignore_index")
+    index_value(ignore_index, "ignore_index")
     valid = labels != ignore_index
     if mask is not None:
         valid = valid & mask

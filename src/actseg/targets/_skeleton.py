@@ -10,49 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import check_choice, shape_str
-from ._common import EXP_FLOOR, as_mask, check_int, check_number, flushed_exp
+from .._checks import (
+    as_tensor,
+    choice,
+    elements,
+    flag,
+    index_pairs,
+    sizes,
+    tensor,
+    torch_dtype,
+    values_in,
+)
+from .._checks import size as count
+from ._common import EXP_FLOOR, flushed_exp, mask_tensor, positive, two_variance
 
 __all__ = ["skeleton_heatmaps"]
 
 KINDS = ("joints", "limbs", "both")
 COORDINATES = ("pixels", "normalized", "video_box")
 REDUCTIONS = ("sum", "max")
+MAX_REPEAT = 64
 _CHUNK_ELEMENTS = 2**20  # elements of one (frames × channels × H × W) block of intermediates (CPU; 16× on GPUs)
-
-
-def _float_tensor(x: Any, name: str) -> Tensor:
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    elif not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor or a numpy array, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: expected a floating dtype, got {x.dtype}")
-    return x
-
-
-def _check_size(size: Any) -> tuple[int, int]:
-    if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise ValueError(f"size: expected a pair (H, W) of positive integers, got {size!r}")
-    return check_int(size[0], "size[0]", minimum=1), check_int(size[1], "size[1]", minimum=1)
-
-
-def _check_limbs(limbs: Any, joints: int, device: torch.device) -> Tensor:
-    arr = np.asarray(limbs if not isinstance(limbs, Tensor) else limbs.cpu().numpy())
-    if arr.size == 0:
-        arr = arr.reshape(0, 2)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"limbs: expected a sequence of (i, j) joint pairs, shape (L, 2), got {shape_str(arr.shape)}")
-    if arr.size and (arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"limbs: expected integer joint indices, got dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() >= joints):
-        bad = arr[(arr < 0) | (arr >= joints)][0]
-        raise ValueError(f"limbs: expected joint indices in [0, {joints}) (V = {joints}), got {int(bad)}")
-    return torch.as_tensor(arr.astype(np.int64), device=device)
 
 
 def skeleton_heatmaps(
@@ -67,18 +48,26 @@ def skeleton_heatmaps(
     mask: Any = None,
     reduce: str | None = None,
     flatten: bool = False,
+    repeat: int = 1,
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
-    """Render 2D poses into joint and limb heatmaps (2D-skeleton heatmaps, §III-A, Eq. (1)–(2)).
+    r"""Render 2D poses into joint and limb heatmaps (2D-skeleton heatmaps, §III-A, Eq. (1)–(2)).
 
     For a frame with joints ``(x_k, y_k)`` and confidences ``c_k``, at pixel ``(x, y)``:
 
     .. math::
-        h^J_k(x, y) = c_k\\, e^{-\\frac{(x - x_k)^2 + (y - y_k)^2}{2\\sigma^2}},\\qquad
-        h^L_l(x, y) = \\min(c_{a_l}, c_{b_l})\\, e^{-\\frac{d((x, y),\\, [a_l, b_l])^2}{2\\sigma^2}}
+        h^J_k(x, y) = c_k\, e^{-\frac{(x - x_k)^2 + (y - y_k)^2}{2\sigma^2}},\qquad
+        h^L_l(x, y) = \min(c_{a_l}, c_{b_l})\, e^{-\frac{d((x, y),\, [a_l, b_l])^2}{2\sigma^2}}
 
     with ``σ = 0.6`` (the paper) and ``d`` the Euclidean distance to the segment between joints
     ``a_l`` and ``b_l`` of limb ``l``.
+
+    **The paper's input pipeline** (§III-A: crop to the smallest box holding every skeleton of the
+    video, sum the joint and limb maps, resize to 56 × 56, replicate to 3 channels for an ImageNet
+    CNN) is the argument set ``limbs=<the skeleton's limbs>, coordinates="video_box", reduce="sum",
+    repeat=3`` with the defaults ``size=(56, 56), sigma=0.6`` (``kind`` is then ``"both"``): it
+    returns ``(B, T, 3, 56, 56)``. The defaults of the other arguments (``coordinates="pixels"``,
+    ``reduce=None``, ``repeat=1``) give PoseC3D's per-joint/per-limb maps instead.
 
     Convention (choices where the paper is silent or differs from PoseC3D):
         - Limb: the paper's Eq. (2) writes ``dist`` without a square; PoseC3D's code, which the
@@ -119,16 +108,19 @@ def skeleton_heatmaps(
         reduce: ``None``, ``"sum"`` or ``"max"`` over the channels (then ``C = 1``).
         flatten: return ``(B, C·H·W, T)`` (index ``c·H·W + i·W + j``), the ``(B, C, T)`` input of a
             temporal convolutional network, instead of ``(B, T, C, H, W)``.
+        repeat: stack this many copies of the ``C`` maps along the channel axis (``1 <= repeat <= 64``;
+            the paper replicates its summed map to ``repeat=3`` channels for an ImageNet CNN).
         dtype: output dtype (float32; float64 computes in float64).
 
     Returns:
-        ``(B, T, C, H, W)`` with ``C = V``, ``L``, ``V + L`` (or 1 with ``reduce``), or
-        ``(B, C·H·W, T)`` with ``flatten=True``, on ``keypoints``' device.
+        ``(B, T, C, H, W)`` with ``C = V``, ``L``, ``V + L`` (or 1 with ``reduce``), times
+        ``repeat``, or ``(B, C·H·W, T)`` with ``flatten=True``, on ``keypoints``' device. Inputs that
+        require grad are read through ``detach()``: the maps are targets/inputs, not differentiable.
 
     Raises:
         ValueError: wrong shapes, a confidence outside ``[0, 1]``, a limb index outside ``[0, V)``,
             limb maps without ``limbs``, a non-positive ``sigma``, an unknown option.
-        TypeError: non-floating keypoints/confidence, a mask that is not bool.
+        TypeError: non-floating keypoints/confidence, a mask that is not bool, a meta tensor.
 
     Example:
         >>> kp = torch.tensor([[[[1.0, 1.0], [3.0, 1.0]]]])  # B = T = 1, two joints
@@ -137,46 +129,48 @@ def skeleton_heatmaps(
         torch.Size([1, 1, 3, 3, 5])
         >>> [round(v, 3) for v in h[0, 0, 2, 1].tolist()]  # the limb map on the row y = 1
         [0.249, 1.0, 1.0, 1.0, 0.249]
+        >>> paper = skeleton_heatmaps(kp, limbs=[(0, 1)], coordinates="video_box", reduce="sum", repeat=3)
+        >>> paper.shape  # the paper's (B, T, 3, 56, 56) image-like input
+        torch.Size([1, 1, 3, 56, 56])
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+        ``repeat=`` (the paper's 3-channel replication); inputs that require grad are accepted.
     """
-    kp = _float_tensor(keypoints, "keypoints")
-    if kp.ndim != 4 or kp.shape[-1] != 2:
-        raise ValueError(f"keypoints: expected shape (B, T, V, 2), got {shape_str(kp.shape)}")
+    kp = as_tensor(keypoints, "keypoints")  # detached: targets carry no gradient
+    tensor(kp, "keypoints", "(B, T, V, XY)", sizes={"XY": 2})
     batch, length, joints, _ = kp.shape
     device = kp.device
-    height, width = _check_size(size)
-    sigma = check_number(sigma, "sigma")
-    coordinates = check_choice(coordinates, COORDINATES, "coordinates")
+    height, width = sizes(size, "size")
+    sigma = positive(sigma, "sigma")
+    coordinates = choice(coordinates, COORDINATES, "coordinates")
     if reduce is not None:
-        reduce = check_choice(reduce, REDUCTIONS, "reduce")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
+        reduce = choice(reduce, REDUCTIONS, "reduce")
+    dtype = torch_dtype(dtype, "dtype", floating=True)
+    flatten = flag(flatten, "flatten")
+    repeat = count(repeat, "repeat", high=MAX_REPEAT)
+    pairs = None if limbs is None else torch.as_tensor(index_pairs(limbs, "limbs", joints), device=device)
+    maps = (joints if kind in (None, "joints", "both") else 0) + (0 if pairs is None else pairs.shape[0])
+    elements(batch * length * max(maps, 1) * repeat * height * width, "size", "B·T·C·H·W")
     if kind is None:
-        kind = "both" if limbs is not None and len(limbs) else "joints"
-    kind = check_choice(kind, KINDS, "kind")
-    pairs = None
-    if kind != "joints":
-        if limbs is None or len(limbs) == 0:
-            raise ValueError(f"limbs: expected at least one (i, j) joint pair for kind={kind!r}, got {limbs!r}")
-        pairs = _check_limbs(limbs, joints, device)
+        kind = "both" if pairs is not None and pairs.shape[0] else "joints"
+    kind = choice(kind, KINDS, "kind")
+    if kind == "joints":
+        pairs = None
+    elif pairs is None or pairs.shape[0] == 0:
+        raise ValueError(f"limbs: expected at least one (i, j) joint pair for kind={kind!r}, got {limbs!r}")
     work = torch.float64 if dtype == torch.float64 else torch.float32
     x = kp[..., 0].to(work)
     y = kp[..., 1].to(work)
     if confidence is None:
         conf = torch.ones(batch, length, joints, dtype=work, device=device)
     else:
-        conf = _float_tensor(confidence, "confidence")
-        if tuple(conf.shape) != (batch, length, joints):
-            raise ValueError(
-                f"confidence: expected shape (B, T, V) = {(batch, length, joints)}, got {shape_str(conf.shape)}"
-            )
+        conf = as_tensor(confidence, "confidence")
+        tensor(conf, "confidence", "(B, T, V)", sizes={"B": batch, "T": length, "V": joints})
         conf = conf.to(device=device, dtype=work)
-        bad = ~torch.isnan(conf) & ((conf < 0) | (conf > 1))
-        if bool(bad.any()):
-            raise ValueError(f"confidence: expected values in [0, 1] (or NaN for missing), got {float(conf[bad][0])}")
+        values_in(conf, "confidence", 0, 1, allow_nan=True)
     visible = torch.isfinite(x) & torch.isfinite(y) & (conf > 0)  # NaN > 0 is False
-    mask = as_mask(mask, batch, length, device)
+    mask = mask_tensor(mask, batch, length, device)
     if mask is not None:
         visible = visible & mask.unsqueeze(2)
     zero = x.new_zeros(())
@@ -196,7 +190,7 @@ def skeleton_heatmaps(
     x, y, conf = x.reshape(rows, joints), y.reshape(rows, joints), conf.reshape(rows, joints)
     px = torch.arange(width, dtype=work, device=device)
     py = torch.arange(height, dtype=work, device=device)
-    two_var = 2.0 * sigma * sigma
+    two_var = two_variance(sigma, work)
     budget = _CHUNK_ELEMENTS if device.type == "cpu" else 16 * _CHUNK_ELEMENTS  # GPUs: fewer, larger launches
     step = max(1, budget // max(1, channels * height * width))
     direct = reduce is None and dtype == work
@@ -216,6 +210,9 @@ def skeleton_heatmaps(
         elif not direct:
             out[r0:r1] = block
     out = out.view(batch, length, out_channels, height, width)
+    if repeat > 1:
+        out = out.repeat(1, 1, repeat, 1, 1)
+        out_channels *= repeat
     if flatten:
         return out.permute(0, 2, 3, 4, 1).reshape(batch, out_channels * height * width, length)
     return out

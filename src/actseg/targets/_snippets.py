@@ -16,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_choice, is_tensor, shape_str
+from .._checks import choice, elements, instance_of, size, tensor, torch_dtype
 from ..segments import Segments, segments_to_labels
-from ._common import as_labels, as_mask, background_tensor, check_int, check_number, find_segments, valid_frames
+from ._common import background_tensor, find_segments, labels_and_mask, mask_tensor, positive, valid_frames
 
 __all__ = ["global_mask_targets", "resample_snippets", "segments_to_global_masks", "segments_to_snippets"]
 
 ROUNDINGS = ("nearest", "tags")
+MAX_SNIPPETS = 2**15  # segments_to_global_masks allocates (B, N, N): 4 GiB of float32 per video at the bound
 
 
 def global_mask_targets(
@@ -34,18 +35,25 @@ def global_mask_targets(
     ignore_index: int = -100,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
-    """GSMT global segmentation masks ``(B, T, T)`` and per-snippet classes from snippet labels.
+    r"""GSMT global segmentation masks ``(B, T, T)`` and per-snippet classes from snippet labels.
 
     GSMT §3.2–3.3 (Eq. (3)–(4) are the predictions these supervise): for every action snippet ``i``
     the mask label is the full-length binary mask of its instance,
 
     .. math::
-        G_{b,i,j} = [\\,i \\text{ and } j \\text{ lie in the same action instance of video } b\\,],
-        \\qquad c_{b,i} = \\begin{cases} y_{b,i} & i \\text{ in an instance} \\\\ K & \\text{background}
-        \\end{cases}
+        G_{b,i,j} = [\,i \text{ and } j \text{ lie in the same action instance of video } b\,],
+        \qquad c_{b,i} = \begin{cases} y_{b,i} & i \text{ in an instance} \\ K & \text{background}
+        \end{cases}
 
-    so ``G`` is symmetric and block diagonal (the TAGS loader's ``M[a:b, a:b] = 1``; row ``i`` and
-    column ``i`` are both snippet ``i``'s mask, so GSMT's "t-th column" and TAGS's "channel c" agree).
+    so ``G`` is symmetric and block diagonal (the TAGS loader's ``M[a:b, a:b] = 1``).
+
+    Layout: ``masks[b, t, :]`` (row ``t``) is snippet ``t``'s mask over the ``T`` snippets
+    (``docs/conventions.md``). GSMT Eq. (4) puts snippet ``t``'s predicted mask in **column** ``t`` of
+    ``M ∈ R^{T×T}`` (``M[:, t]``, the time axis of a ``Conv1d(·, T, 1)`` head's output); the TAGS code
+    reads channel ``t`` (row ``t``). Since the targets are symmetric, ``masks[b, :, t]`` is the same
+    vector, so they supervise either layout; what matters is the layout of the *prediction* given to
+    a loss: actseg's ``biou_loss``/``dice_loss`` and ``decode_global_masks`` (``anchor_axis=1``) read
+    row ``t``, so pass a column-layout prediction as ``pred.transpose(1, 2)``.
 
     Convention:
         - Instances are the maximal runs of one class not in ``background`` within the valid
@@ -68,7 +76,8 @@ def global_mask_targets(
         dtype: dtype of the masks (float32 by default, bool allowed).
 
     Returns:
-        ``(masks, classes)``: ``(B, T, T)`` ``dtype`` and ``(B, T)`` int64, on ``labels``' device.
+        ``(masks, classes)``: ``(B, T, T)`` ``dtype`` (row ``t`` = snippet ``t``'s mask, equal to column
+        ``t``) and ``(B, T)`` int64, on ``labels``' device.
 
     Example:
         >>> masks, classes = global_mask_targets(torch.tensor([[0, 2, 2, 0, 1]]), num_classes=3, background=[0])
@@ -79,13 +88,11 @@ def global_mask_targets(
 
     .. versionadded:: 0.1.0
     """
-    labels = as_labels(labels)
-    num_classes = check_int(num_classes, "num_classes", minimum=1)
-    if not isinstance(dtype, torch.dtype):
-        raise TypeError(f"dtype: expected a torch.dtype, got {type(dtype).__name__}")
-    batch, length = labels.shape
+    labels, mask = labels_and_mask(labels, mask)
+    num_classes = size(num_classes, "num_classes")
+    dtype = torch_dtype(dtype, "dtype")
+    elements(labels.numel() * labels.shape[1], "labels", "B·T·T")
     device = labels.device
-    mask = as_mask(mask, batch, length, device)
     bg = background_tensor(background, device)
     valid = valid_frames(labels, mask, ignore_index, num_classes=num_classes, also_allowed=bg)
     runs = find_segments(labels, valid, bg)
@@ -94,12 +101,6 @@ def global_mask_targets(
     classes = torch.where(runs.foreground, labels, labels.new_full((), num_classes))
     classes = torch.where(valid, classes, labels.new_full((), ignore_index))
     return masks.to(dtype), classes
-
-
-def _check_segments(segments: Any, name: str = "segments") -> Segments:
-    if not isinstance(segments, Segments):
-        raise TypeError(f"{name}: expected an actseg.segments.Segments, got {type(segments).__name__}")
-    return segments
 
 
 def segments_to_snippets(
@@ -146,10 +147,10 @@ def segments_to_snippets(
 
     .. versionadded:: 0.1.0
     """
-    segments = _check_segments(segments)
-    duration = check_number(duration, "duration")
-    n = check_int(num_snippets, "num_snippets", minimum=1)
-    rounding = check_choice(rounding, ROUNDINGS, "rounding")
+    segments = instance_of(segments, Segments, "segments", "an actseg.segments.Segments")
+    duration = positive(duration, "duration")
+    n = size(num_snippets, "num_snippets")
+    rounding = choice(rounding, ROUNDINGS, "rounding")
     starts = np.clip(segments.starts / duration, 0.0, 1.0)
     ends = np.clip(segments.ends / duration, 0.0, 1.0)
     inside = (segments.ends > 0) & (segments.starts < duration)
@@ -190,20 +191,13 @@ def resample_snippets(features: Tensor, num_snippets: int, *, mask: Any = None) 
 
     .. versionadded:: 0.1.0
     """
-    if not is_tensor(features):
-        raise TypeError(f"features: expected a torch.Tensor, got {type(features).__name__}")
-    if features.ndim not in (2, 3):
-        raise ValueError(f"features: expected shape (B, C, T) or (C, T), got {shape_str(features.shape)}")
-    if not features.is_floating_point():
-        raise TypeError(f"features: expected a floating dtype, got {features.dtype}")
-    if features.shape[-1] < 1:
-        raise ValueError(f"features: expected at least one frame, got shape {shape_str(features.shape)}")
-    n = check_int(num_snippets, "num_snippets", minimum=1)
-    unbatched = features.ndim == 2
+    unbatched = tensor(features, "features").ndim == 2
+    tensor(features, "features", "(C, T)" if unbatched else "(B, C, T)", min_sizes={"T": 1})
+    n = size(num_snippets, "num_snippets")
     x = features.unsqueeze(0) if unbatched else features
     if mask is not None and unbatched:
         raise ValueError(f"mask: expected None for unbatched features (C, T), got {type(mask).__name__}")
-    mask = as_mask(mask, x.shape[0], x.shape[2], x.device)
+    mask = mask_tensor(mask, x.shape[0], x.shape[2], x.device)
     if mask is None or bool(mask.all()):
         out = F.interpolate(x, size=n, mode="linear", align_corners=False)
         return out.squeeze(0) if unbatched else out
@@ -233,6 +227,8 @@ def segments_to_global_masks(
     ``masks[a:b, a:b] = 1`` for every instance ``[a, b)`` (the union of the blocks where instances
     overlap) and ``classes[a:b] = label`` in instance order (the later instance wins), ``K`` elsewhere.
     Unlike :func:`global_mask_targets`, instances that touch or overlap stay separate blocks.
+    Layout as :func:`global_mask_targets`: ``masks[b, t, :]`` (row ``t``) is snippet ``t``'s mask,
+    equal to column ``t`` (GSMT Eq. (4)'s layout) since the masks are symmetric.
 
     Args:
         segments: one :class:`~actseg.segments.Segments` per video (or a single one, ``B = 1``).
@@ -241,12 +237,19 @@ def segments_to_global_masks(
         duration: ``None`` if the segments are already snippet indices in ``[0, N]``; otherwise the
             duration of each video (a number for all, or one per video) and the segments are mapped
             with :func:`segments_to_snippets` using ``rounding``.
-        rounding: ``"nearest"`` or ``"tags"`` (see :func:`segments_to_snippets`).
+        rounding: ``"nearest"`` or ``"tags"`` (see :func:`segments_to_snippets`); checked even
+            without ``duration``.
         device: device of the outputs (CPU by default).
         dtype: dtype of the masks.
 
     Returns:
-        ``(masks, classes)``: ``(B, N, N)`` ``dtype`` and ``(B, N)`` int64.
+        ``(masks, classes)``: ``(B, N, N)`` ``dtype`` (row ``t`` = snippet ``t``'s mask) and
+        ``(B, N)`` int64.
+
+    Raises:
+        ValueError: an instance outside ``[0, N)`` or with a label outside ``[0, K)``, an unknown
+            ``rounding``, one ``duration`` per video expected, ``num_snippets`` above ``2**15``.
+        TypeError: ``segments`` not ``Segments``, float boundaries without ``duration``, a bad ``dtype``.
 
     Example:
         >>> seg = Segments([1, 2], [3, 5], [0, 1])
@@ -255,12 +258,19 @@ def segments_to_global_masks(
         ([[0, 0, 0, 0, 0], [0, 1, 1, 0, 0], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 1, 1, 1]], [2, 0, 1, 1, 1])
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2.0
+        ``rounding`` is validated without ``duration``; ``num_snippets <= 2**15``.
     """
-    videos = [segments] if isinstance(segments, Segments) else list(segments)
+    what = "an actseg.segments.Segments or a list of them"
+    videos = [segments] if isinstance(segments, Segments) else list(instance_of(segments, (list, tuple), "segments",
+                                                                                  what))
     for i, seg in enumerate(videos):
-        _check_segments(seg, f"segments[{i}]")
-    n = check_int(num_snippets, "num_snippets", minimum=1)
-    num_classes = check_int(num_classes, "num_classes", minimum=1)
+        instance_of(seg, Segments, f"segments[{i}]", "an actseg.segments.Segments")
+    n = size(num_snippets, "num_snippets", high=MAX_SNIPPETS)  # (B, N, N) is allocated
+    num_classes = size(num_classes, "num_classes")
+    rounding = choice(rounding, ROUNDINGS, "rounding")
+    dtype = torch_dtype(dtype, "dtype")
+    elements(len(videos) * n * n, "segments", "B·N·N")
     if duration is not None:
         durations = [duration] * len(videos) if np.ndim(duration) == 0 else list(duration)
         if len(durations) != len(videos):
