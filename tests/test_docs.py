@@ -46,12 +46,9 @@ _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 KNOWN_DOCTEST_FAILURES: dict[str, str] = {
 }
 KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
-    "docs/boundary.md": "lines 42, 68, 169, 194, 264, 294: signatures fenced as python (SyntaxError); 97, 111, "
-                        "127: undefined instances / gt_dict / boundary_output; 254: doctest block without imports",
     "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
     "docs/layers.md": "line 7: undefined features; 36: torch.load of a checkpoint file that is not there",
     "docs/postprocess_nms.md": "line 171: undefined scores_all",
-    "docs/targets.md": "lines 62, 103, 134, 169, 206, 257: doctest blocks without their imports (torch, functions)",
 }
 
 

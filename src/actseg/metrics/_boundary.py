@@ -305,7 +305,7 @@ class BoundaryF1(VideoAccumulator):
         - ``protocol="asrf"``: ``update(pred, target, mask=)`` takes ``(B, T)``/``(B, 1, T)``/``(T,)``
           tracks: the model's boundary output (ASRF evaluates the **raw logits** against
           ``boundary_threshold``) and the 0/1 ground-truth boundary array; both become
-          ``find_peaks(..., mode="argrelmax")`` over the valid frames (frame 0 is a peak of both,
+          ``find_peaks(..., peak_rule="argrelmax")`` over the valid frames (frame 0 is a peak of both,
           so it is always a true positive; adjacent GT boundaries form a plateau and are lost).
           ``precision``, ``recall``, ``f1`` and ``accuracy`` are **percentages** as ASRF prints
           them: ``F1 = 100·2PR/(P + R + 1e-7)``; ``accuracy = 100·(TP + TN)/frames`` with
