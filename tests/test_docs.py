@@ -150,6 +150,7 @@ def _run_block(code: str, where: str, namespace: dict) -> str | None:
         test = doctest.DocTestParser().get_doctest(code, namespace, where, where, 0)
         report = io.StringIO()
         result = doctest.DocTestRunner(optionflags=_FLAGS).run(test, out=report.write, clear_globs=False)
+        namespace.update(test.globs)  # DocTest copies its globals: names it defines serve the next blocks
         return report.getvalue() if result.failed else None
     try:
         with redirect_stdout(io.StringIO()):
