@@ -256,7 +256,8 @@ def test_torch_inputs(device):
         ({"masks": np.full((1, 20, 20), 3.0)}, ValueError, r"masks: expected values in \[0, 1\], got 3\.0"),
         ({"masks": np.full((1, 20, 20), -0.5)}, ValueError, r"masks: expected values in \[0, 1\], got -0\.5"),
         ({"class_scores": np.full((1, 4, 20), 2.0)}, ValueError, r"class_scores: expected values in \[0, 1\]"),
-        ({"min_score": float("nan")}, ValueError, "min_score: expected a finite number, got nan"),
+        ({"min_score": float("nan")}, ValueError, r"min_score: expected a finite number >= 0.0 and <= 1.0, got nan"),
+        ({"min_score": -0.1}, ValueError, r"min_score: expected a finite number >= 0.0 and <= 1.0, got -0.1"),
         ({"min_score": "0.1"}, TypeError, "min_score: expected a real number, got str"),
         ({"class_scores": np.ones((1, 4, 20), dtype=bool)}, TypeError, "class_scores: expected a real"),
         ({"class_scores": torch.zeros(1, 4, 20, device="meta")}, TypeError, "class_scores: expected a tensor with "

@@ -312,7 +312,7 @@ def ignore_set(ignore_index: Any, name: str = "ignore_index") -> np.ndarray:
         raise TypeError(f"{name}: expected an integer or a collection of integers, got "
                         f"{type_name(ignore_index)} {ignore_index!r}")
     if isinstance(ignore_index, (int, np.integer)):
-        return np.array([int(ignore_index)], dtype=np.int64)
+        return np.array([index_value(ignore_index, name)], dtype=np.int64)
     if isinstance(ignore_index, (set, frozenset)):
         ignore_index = list(ignore_index)
     return np.unique(integer_array(ignore_index, name, (0, 1)).reshape(-1))

@@ -151,7 +151,7 @@ def decode_global_masks(
     num_anchors = size(renamed(num_anchors, top_k, new="num_anchors", old="top_k", default=50), "num_anchors")
     max_candidates = size(max_candidates, "max_candidates", none=True)
     min_length = size(min_length, "min_length")
-    min_score = real(min_score, "min_score")
+    min_score = real(min_score, "min_score", low=0.0, high=1.0)  # scores are probabilities
     from_logits = flag(from_logits, "from_logits")
     deduplicate = flag(deduplicate, "deduplicate")
     theta = real_array(thresholds, "thresholds", (0, 1), dtype=np.float64).reshape(-1)
