@@ -25,7 +25,7 @@ from ._common import (
     float_mask,
     layer_count,
     masked_instance_norm,
-    run_ragged,
+    model_input,
     stage_count,
     valid_mask,
 )
@@ -179,12 +179,9 @@ class ASFormer(nn.Module):
         return keep.to(x.dtype) / (1.0 - p)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        feature_input(x, self, self.in_channels)
-        mask = valid_mask(mask, x)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         logits, features = self.encoder(x, m, None, self._channel_scale(x))
         outputs = [logits]
         for decoder in self.decoders:

@@ -161,3 +161,13 @@ def dilation_size(value: object, name: str) -> int:
 def conv_parameters(c_in: int, c_out: int, kernel: int = 1) -> int:
     """Parameters of ``nn.Conv1d(c_in, c_out, kernel)`` (weight and bias)."""
     return c_in * c_out * kernel + c_out
+
+
+def model_input(module: torch.nn.Module, x: Tensor, mask: Tensor | None,
+                channels: int) -> tuple[Tensor | None, Tensor | None]:
+    """Check a composition's ``x`` ``(B, channels, T)`` and ``mask``; returns ``(ragged, m)``: the outputs of the
+    ragged CPU path (:func:`run_ragged`) or ``None``, and the ``(B, 1, T)`` float mask for the padded path."""
+    feature_input(x, module, channels)
+    mask = valid_mask(mask, x)
+    ragged = run_ragged(module, x, mask)
+    return ragged, None if ragged is not None else float_mask(mask, x)

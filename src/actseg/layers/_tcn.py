@@ -32,7 +32,7 @@ from ._common import (
     feature_input,
     float_mask,
     layer_count,
-    run_ragged,
+    model_input,
     stage_count,
     valid_mask,
 )
@@ -202,12 +202,9 @@ class MSTCN(nn.Module):
         )
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        feature_input(x, self, self.in_channels)
-        mask = valid_mask(mask, x)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         out = self.stage1.forward_features(x, m)[0]
         outputs = [out]
         for stage in self.stages:
@@ -328,12 +325,9 @@ class MSTCNPlusPlus(nn.Module):
         return self.refinements[0 if self.share_refinement else r]
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        feature_input(x, self, self.in_channels)
-        mask = valid_mask(mask, x)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         logits = self.generation.forward_features(x, m)[0]
         outputs = [logits]
         for r in range(self.num_refinement):  # features are not kept (stage_outputs keeps them, for fusion)
