@@ -9,6 +9,15 @@ Training and test "videos" concatenate 4–6 recordings of the TRAIN and TEST sp
 joins of separate recordings, not natural transitions), so videos have different lengths and every
 batch is padded and masked.
 
+Optimisation: Adam; MS-TCN and MS-TCN++ at lr 5e-3 (10× their official 5e-4: this toy set has 10 batches
+per epoch); ASFormer at lr 1e-3 with its official weight decay 1e-5 and the gradient norm clipped to 1. At
+lr 5e-3 without clipping, ASFormer's gradient norm spikes (from about 1–5 to 26–46 in the epochs before
+the failure) threw its training loss from 0.25 at epoch 26 to 1.61 at epoch 30 (seed 0, two CPU threads:
+Acc 87.6, Edit 67.0, F1@50 65.6; the layer itself matches the official one, forward and gradients); with
+these settings the same run ends at Acc 97.8, Edit 98.3, F1@50 98.9 (MS-TCN: 98.8, 100, 100), and seeds 1
+and 2 at 96.7–97.5, 94.6–96.2, 96.8–97.0. Whether a run diverges depends on rounding (the same seed on one
+thread does not), so the settings must be robust, not lucky.
+
     python examples/train_basicmotions.py --model asformer --epochs 30
     python examples/train_basicmotions.py --model mstcn --source ../shared/data
 """
@@ -54,6 +63,14 @@ def pad_batch(videos):
     return feats, labels, mask
 
 
+# Adam learning rate, weight decay and gradient-norm clipping per model (see the module docstring).
+OPTIMIZATION = {
+    "mstcn": {"lr": 5e-3, "weight_decay": 0.0, "clip": None},
+    "mstcn++": {"lr": 5e-3, "weight_decay": 0.0, "clip": None},
+    "asformer": {"lr": 1e-3, "weight_decay": 1e-5, "clip": 1.0},
+}
+
+
 def build(model: str, channels: int) -> torch.nn.Module:
     if model == "mstcn":
         return MSTCN(channels, len(CLASSES), num_stages=3, num_layers=6, num_channels=32)
@@ -89,7 +106,8 @@ def main() -> int:
 
     model = build(args.model, x_train.shape[1])
     criterion = MultiStageLoss(smoothing_weight=0.15)
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    settings = OPTIMIZATION[args.model]
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"], weight_decay=settings["weight_decay"])
     start = time.perf_counter()
     for epoch in range(args.epochs):
         model.train()
@@ -100,6 +118,8 @@ def main() -> int:
             loss = criterion(model(feats, mask), labels, mask)
             optimizer.zero_grad()
             loss.backward()
+            if settings["clip"] is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings["clip"])
             optimizer.step()
             total += loss.item()
         if epoch % 10 == 9 or epoch == args.epochs - 1:

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -184,8 +185,49 @@ def test_fusion_model():
     with torch.no_grad():
         alone = model(x_a[1:, :, :18], x_b[1:, :, :18])
     torch.testing.assert_close(fused[:, 1:, :, :18].detach(), alone, atol=1e-10, rtol=0)
-    with pytest.raises(ValueError, match="x_b: expected batch and length"):
+    with pytest.raises(ValueError, match=r"^x_b: expected shape \(2, 20, 30\), got \(2, 20, 10\)"):
         model(x_a, x_b[:, :, :10], mask)
+
+
+def _stage_features(branch, x, mask):
+    """The ``F``-channel features of every stage of an MS-TCN++ branch, captured from its public forward."""
+    feats = []
+    hooks = [stage.conv_out.register_forward_hook(lambda module, inputs, output: feats.append(inputs[0]))
+             for stage in (branch.generation, *branch.refinements)]
+    logits = branch(x, mask)
+    for hook in hooks:
+        hook.remove()
+    return feats, logits
+
+
+def test_fusion_output_values_equal_hand_composition_of_its_two_branches():
+    """Fused stage s = classify_s(fuse_s([h_a,s ; h_b,s]) ⊙ m) ⊙ m (Xu et al. §III), with h_a,s and h_b,s the stage
+    features of branch A on x_a and of branch B on x_b, each run alone. Feeding one branch twice fails here."""
+    torch.manual_seed(0)
+    model = FusionMSTCNPlusPlus(12, 20, 5, num_layers_pg=3, num_layers_r=2, num_refinement=2, num_channels=8)
+    model = model.double().eval()
+    x_a, mask = _padded([30, 18], 12)
+    mask[0, 10:13] = False  # a hole: not a prefix mask
+    x_b = torch.randn(2, 20, 30, dtype=torch.float64)
+    m = mask.unsqueeze(1).double()
+    with torch.no_grad():
+        feats_a, logits_a = _stage_features(model.branch_a, x_a, mask)
+        feats_b, logits_b = _stage_features(model.branch_b, x_b, mask)
+        assert len(feats_a) == len(feats_b) == 3
+        expected = torch.stack([
+            classify(fuse(torch.cat([h_a, h_b], dim=1)) * m) * m
+            for h_a, h_b, fuse, classify in zip(feats_a, feats_b, model.fusion, model.classifiers)
+        ])
+        fused, branch_a, branch_b = model.forward_all(x_a, x_b, mask)
+    torch.testing.assert_close(fused, expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(branch_a, logits_a, atol=1e-12, rtol=0)
+    torch.testing.assert_close(branch_b, logits_b, atol=1e-12, rtol=0)
+    # both inputs matter: the fused output moves with x_b at valid frames only
+    with torch.no_grad():
+        moved = model(x_a, x_b + torch.randn_like(x_b), mask)
+        assert (moved - fused).abs().amax(dim=(0, 2))[mask].min() > 1e-6
+        garbage = model(x_a, torch.where(mask.unsqueeze(1), x_b, torch.full_like(x_b, 1e3)), mask)
+    torch.testing.assert_close(garbage, fused, atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("window", WINDOWS)
@@ -239,28 +281,34 @@ def test_dropout_fast_path_statistics(p):
 
 @pytest.mark.parametrize(
     ("make", "error", "match"),
-    [
-        (lambda: MSTCN(12, 5)(torch.randn(12, 30)), ValueError, r"x: expected shape \(B, C, T\), got \(12, 30\)"),
-        (lambda: MSTCN(12, 5)(torch.randn(1, 10, 30)), ValueError, "x: expected 12 channels"),
-        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 30), torch.ones(1, 30)), TypeError, "mask: expected dtype torch.bool"),
+    [  # the full table of bad inputs is tests/test_layers_inputs.py
+        (lambda: MSTCN(12, 5)(torch.randn(12, 30)), ValueError,
+         r"^x: expected shape \(B, 12, T\), got \(12, 30\)"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 10, 30)), ValueError,
+         r"^x: expected shape \(B, 12, T\), got \(1, 10, 30\)"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 30), torch.ones(1, 30)), TypeError,
+         "^mask: expected dtype torch.bool"),
         (lambda: MSTCN(12, 5)(torch.randn(1, 12, 30), torch.ones(1, 29, dtype=torch.bool)), ValueError,
-         r"mask: expected shape \(B, T\) = \(1, 30\), got \(1, 29\)"),
-        (lambda: MSTCN(12, 5)(torch.zeros(1, 12, 30, dtype=torch.long)), TypeError, "x: expected a floating dtype"),
-        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 0)), ValueError, "x: expected at least one frame"),
-        (lambda: ASFormer(12, 5)(torch.randn(1, 12, 30), [True] * 30), TypeError, "mask: expected a torch.Tensor"),
-        (lambda: WindowedAttention(8, block_size=0), ValueError, "block_size: expected a positive integer, got 0"),
-        (lambda: WindowedAttention(8, window="banded"), ValueError, "window: expected one of"),
-        (lambda: WindowedAttention(8, qk_reduction=16), ValueError, "qk_reduction"),
-        (lambda: WindowedAttention(8, 4)(torch.randn(1, 8, 5)), ValueError, "value: required"),
+         r"^mask: expected shape \(B, T\) = \(1, 30\), got \(1, 29\)"),
+        (lambda: MSTCN(12, 5)(torch.zeros(1, 12, 30, dtype=torch.long)), TypeError, "^x: expected a floating dtype"),
+        (lambda: MSTCN(12, 5)(torch.randn(1, 12, 0)), ValueError,
+         r"^x: expected T >= 1 in \(B, 12, T\), got \(1, 12, 0\)"),
+        (lambda: ASFormer(12, 5)(torch.randn(1, 12, 30), [True] * 30), TypeError, "^mask: expected a torch.Tensor"),
+        (lambda: WindowedAttention(8, block_size=0), ValueError,
+         "^block_size: expected an integer >= 1 and <= 32768, got 0"),
+        (lambda: WindowedAttention(8, window="banded"), ValueError, "^window: expected one of"),
+        (lambda: WindowedAttention(8, qk_reduction=16), ValueError, "^qk_reduction: expected an integer >= 1 and <= 8"),
+        (lambda: WindowedAttention(8, 4)(torch.randn(1, 8, 5)), ValueError, r"^value: expected a \(B, 4, T\) tensor"),
         (lambda: WindowedAttention(8, 4)(torch.randn(1, 8, 5), None, torch.randn(1, 4, 6)), ValueError,
-         r"value: expected shape \(1, 4, 5\)"),
-        (lambda: ASFormer(12, 5, window="sliding_att"), ValueError, "window: expected one of"),
-        (lambda: ASFormer(12, 5, channel_dropout=1.0), ValueError, "channel_dropout"),
-        (lambda: DilatedResidualLayer(8, 0), ValueError, "dilation: expected a positive integer"),
-        (lambda: DilatedResidualLayer(8, 1, dropout=-0.1), ValueError, "dropout: expected a probability"),
-        (lambda: MSTCN(12, 5, num_stages=0), ValueError, "num_stages"),
-        (lambda: MSTCNPlusPlus(12, 5, num_refinement=-1), ValueError, "num_refinement"),
-        (lambda: SingleStageTCN(0, 5), ValueError, "in_channels"),
+         r"^value: expected shape \(1, 4, 5\)"),
+        (lambda: ASFormer(12, 5, window="sliding_att"), ValueError, "^window: expected one of"),
+        (lambda: ASFormer(12, 5, channel_dropout=1.0), ValueError, "^channel_dropout: expected a finite number >= 0"),
+        (lambda: DilatedResidualLayer(8, 0), ValueError, "^dilation: expected an integer >= 1"),
+        (lambda: DilatedResidualLayer(8, 1, dropout=-0.1), ValueError, "^dropout: expected a finite number >= 0.0"),
+        (lambda: MSTCN(12, 5, num_stages=0), ValueError, "^num_stages: expected an integer >= 1"),
+        (lambda: MSTCNPlusPlus(12, 5, num_refinement=-1), ValueError, "^num_refinement: expected an integer >= 0"),
+        (lambda: MSTCNPlusPlus(12, 5, num_layers_pg=0), ValueError, "^num_layers_pg: expected an integer >= 1"),
+        (lambda: SingleStageTCN(0, 5), ValueError, "^in_channels: expected an integer >= 1"),
     ],
 )
 def test_bad_input(make, error, match):
@@ -278,6 +326,55 @@ def test_convert_state_dict_errors_and_prefix():
     with pytest.raises(TypeError, match="state_dict: expected a mapping"):
         convert_state_dict([("a", 1)], "ms-tcn")
     assert convert_state_dict({"module.stage1.conv_1x1.bias": 1}, "ms-tcn") == {"stage1.conv_in.bias": 1}
+
+
+def _official_single_stage_state_dict(in_channels, num_classes, num_layers, num_channels, seed=0):
+    """A state dict in the key layout of ms-tcn's ``SingleStageModel`` (yabufarha/ms-tcn@33ed91c model.py:
+    ``conv_1x1`` (F, D, 1), ``layers.{l}.conv_dilated`` (F, F, 3), ``layers.{l}.conv_1x1`` (F, F, 1),
+    ``conv_out`` (K, F, 1)), filled with random values."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"conv_1x1": (num_channels, in_channels, 1)}
+    for i in range(num_layers):
+        shapes[f"layers.{i}.conv_dilated"] = (num_channels, num_channels, 3)
+        shapes[f"layers.{i}.conv_1x1"] = (num_channels, num_channels, 1)
+    shapes["conv_out"] = (num_classes, num_channels, 1)
+    sd = {}
+    for name, shape in shapes.items():
+        sd[f"{name}.weight"] = torch.randn(shape, generator=g, dtype=torch.float64) / shape[1] ** 0.5
+        sd[f"{name}.bias"] = torch.randn(shape[0], generator=g, dtype=torch.float64) * 0.1
+    return sd
+
+
+def test_convert_state_dict_loads_ms_tcn_single_stage_model():
+    """Issue 10 §1: the ms-tcn ``SingleStageModel`` layout (no ``stage1.`` prefix) loads into SingleStageTCN and
+    gives the official formula: z = W_in x; z += W_1 ReLU(W_d *_{2^l} z) per layer; y = W_out z."""
+    from actseg.io import convert_state_dict
+
+    sd = _official_single_stage_state_dict(6, 4, 3, 5)
+    model = SingleStageTCN(6, 4, num_layers=3, num_channels=5).double().eval()
+    converted = convert_state_dict(sd, "ms-tcn")
+    assert list(converted)[:2] == ["conv_in.weight", "conv_in.bias"]
+    model.load_state_dict(converted, strict=True)
+    x = torch.randn(2, 6, 17, dtype=torch.float64)
+    z = F.conv1d(x, sd["conv_1x1.weight"], sd["conv_1x1.bias"])
+    for i in range(3):
+        h = F.relu(F.conv1d(z, sd[f"layers.{i}.conv_dilated.weight"], sd[f"layers.{i}.conv_dilated.bias"],
+                            padding=2**i, dilation=2**i))
+        z = z + F.conv1d(h, sd[f"layers.{i}.conv_1x1.weight"], sd[f"layers.{i}.conv_1x1.bias"])
+    expected = F.conv1d(z, sd["conv_out.weight"], sd["conv_out.bias"])
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, atol=1e-12, rtol=0)
+    # nn.DataParallel prefix, and the MultiStageModel layout still works
+    assert convert_state_dict({f"module.{k}": v for k, v in sd.items()}, "ms-tcn").keys() == converted.keys()
+    staged = convert_state_dict({f"stages.0.{k}": v for k, v in sd.items()}, "ms-tcn")
+    assert next(iter(staged)) == "stages.0.conv_in.weight"
+    # one state dict may not mix the two layouts; non-string keys are rejected
+    with pytest.raises(ValueError, match=r"^state_dict: expected the keys of one ms-tcn module, got MultiStageModel"):
+        convert_state_dict({"stage1.conv_out.bias": 0, "conv_out.weight": 1}, "ms-tcn")
+    with pytest.raises(TypeError, match=r"^state_dict: expected parameter names \(str\) as keys, got int 3"):
+        convert_state_dict({3: 0}, "ms-tcn")
+    with pytest.raises(TypeError, match=r"^source: expected one of"):
+        convert_state_dict(sd, None)
 
 
 def test_repr_mentions_hyper_parameters():

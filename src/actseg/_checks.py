@@ -699,3 +699,32 @@ def index_pairs(value: Any, name: str, count: int) -> np.ndarray:
         bad = arr[(arr < 0) | (arr >= count)][0]
         raise ValueError(f"{name}: expected indices in [0, {count}), got {int(bad)}")
     return arr
+
+# ---------------------------------------------------------------------------------------------
+# a module's input on the module's device and dtype (layers)
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    import torch
+
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except (TypeError, RuntimeError):  # torch < 2.4 takes no device type; devices without autocast
+        if device_type == "cpu":
+            return bool(torch.is_autocast_cpu_enabled())
+        return device_type == "cuda" and bool(torch.is_autocast_enabled())
+
+
+def module_tensor(x: Any, name: str, module: Any) -> Any:
+    """``x`` must be on the device of ``module``'s parameters and, outside autocast, of their dtype.
+
+    ``TypeError`` otherwise (torch would raise deep inside the first convolution). Returns ``x``.
+    """
+    param = next(module.parameters(), None)
+    if param is None:
+        return x
+    if x.device != param.device:
+        raise TypeError(f"{name}: expected a tensor on {param.device} (the module's device), got {x.device}")
+    if x.dtype != param.dtype and not _autocast_enabled(x.device.type):
+        raise TypeError(f"{name}: expected dtype {param.dtype} (the module's parameters), got {x.dtype}")
+    return x

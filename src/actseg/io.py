@@ -421,11 +421,12 @@ def read_activitynet_predictions(path: _Path, mapping: Mapping[str, int] | None 
 
 # Official parameter names -> actseg names, per source (first matching rule wins; "" keeps the key).
 _CHECKPOINT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
-    # yabufarha/ms-tcn model.py MultiStageModel -> actseg.layers.MSTCN
+    # yabufarha/ms-tcn model.py MultiStageModel -> actseg.layers.MSTCN, and SingleStageModel (the same keys
+    # without the stage prefix) -> actseg.layers.SingleStageTCN; group 1 is the stage prefix
     "ms-tcn": (
-        (r"^(stage1|stages\.\d+)\.conv_1x1\.(weight|bias)$", r"\1.conv_in.\2"),
-        (r"^(stage1|stages\.\d+)\.layers\.\d+\.(conv_dilated|conv_1x1)\.(weight|bias)$", ""),
-        (r"^(stage1|stages\.\d+)\.conv_out\.(weight|bias)$", ""),
+        (r"^((?:stage1|stages\.\d+)\.)?conv_1x1\.(weight|bias)$", r"\1conv_in.\2"),
+        (r"^((?:stage1|stages\.\d+)\.)?layers\.\d+\.(conv_dilated|conv_1x1)\.(weight|bias)$", ""),
+        (r"^((?:stage1|stages\.\d+)\.)?conv_out\.(weight|bias)$", ""),
     ),
     # sj-li/MS-TCN2 model.py MS_TCN2 -> actseg.layers.MSTCNPlusPlus
     "ms-tcn2": (
@@ -457,13 +458,16 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
     ``source``              official module (repository)                     load into
     ======================  ===============================================  =====================================
     ``"ms-tcn"``            ``MultiStageModel`` (yabufarha/ms-tcn)           ``MSTCN(D, K, S, L, F)``
+    ``"ms-tcn"``            ``SingleStageModel`` (yabufarha/ms-tcn)          ``SingleStageTCN(D, K, L, F)``
     ``"ms-tcn2"``           ``MS_TCN2`` (sj-li/MS-TCN2)                      ``MSTCNPlusPlus(D, K, L_PG, L_R, R, F)``
     ``"asformer"``          ``MyTransformer`` (ChinaYi/ASFormer)             ``ASFormer(D, K, L, F, num_decoders)``
     ======================  ===============================================  =====================================
 
     The module built with the matching arguments loads the result with ``strict=True`` and, on
     unpadded input, gives the official outputs (tested to 1e-5 in float32 and 1e-9 in float64).
-    A ``"module."`` prefix (``nn.DataParallel`` checkpoints) is removed. Values are not copied.
+    A ``"module."`` prefix (``nn.DataParallel`` checkpoints) is removed. Values are not copied. An ms-tcn
+    ``SingleStageModel`` state dict is recognised by its keys without a ``stage1.``/``stages.{s}.`` prefix;
+    one state dict mixing both layouts is rejected.
 
     Args:
         state_dict: the official ``state_dict`` (for example ``torch.load(path, map_location="cpu")``).
@@ -473,33 +477,45 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
         A new dict (same order) with actseg keys and the same tensors.
 
     Raises:
-        ValueError: unknown ``source``, or keys that do not belong to that source (the message lists them).
-        TypeError: ``state_dict`` is not a mapping.
+        ValueError: unknown ``source``, keys that do not belong to that source (the message lists them), or
+            an ms-tcn state dict that mixes ``MultiStageModel`` and ``SingleStageModel`` keys.
+        TypeError: ``state_dict`` is not a mapping, or ``source`` is not a string.
 
     Example:
         >>> convert_state_dict({"PG.conv_dilated_1.0.weight": 0}, "ms-tcn2")
         {'generation.layers.0.conv_large.weight': 0}
+        >>> convert_state_dict({"conv_1x1.weight": 0, "layers.0.conv_1x1.bias": 1}, "ms-tcn")  # SingleStageModel
+        {'conv_in.weight': 0, 'layers.0.conv_1x1.bias': 1}
     """
+    from . import _checks
+
     if not isinstance(state_dict, Mapping):
-        kind = type(state_dict).__name__
+        kind = _checks.type_name(state_dict)
         raise TypeError(f"state_dict: expected a mapping of parameter names to tensors, got {kind}")
-    if source not in _CHECKPOINT_RULES:
-        options = ", ".join(repr(s) for s in CHECKPOINT_SOURCES)
-        raise ValueError(f"source: expected one of {options}, got {source!r}")
+    source = _checks.choice(source, CHECKPOINT_SOURCES, "source")
     rules = [(re.compile(pattern), replacement) for pattern, replacement in _CHECKPOINT_RULES[source]]
     out: dict[str, Any] = {}
     unknown = []
+    first_of_layout: dict[bool, str] = {}  # ms-tcn: prefixed (MultiStageModel) or not (SingleStageModel)
     for key, value in state_dict.items():
+        if not isinstance(key, str):
+            raise TypeError(f"state_dict: expected parameter names (str) as keys, got {_checks.type_name(key)} {key!r}")
         name = key[len("module."):] if key.startswith("module.") else key
         for pattern, replacement in rules:
-            if pattern.match(name):
+            match = pattern.match(name)
+            if match:
                 out[pattern.sub(replacement, name) if replacement else name] = value
+                if source == "ms-tcn":
+                    first_of_layout.setdefault(match.group(1) is not None, key)
                 break
         else:
             unknown.append(key)
     if unknown:
         shown = ", ".join(repr(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise ValueError(f"state_dict: {len(unknown)} keys are not parameters of a {source!r} checkpoint: {shown}")
+    if len(first_of_layout) > 1:
+        raise ValueError(f"state_dict: expected the keys of one ms-tcn module, got MultiStageModel keys "
+                         f"({first_of_layout[True]!r}) and SingleStageModel keys ({first_of_layout[False]!r})")
     return out
 
 

@@ -4,6 +4,11 @@ Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)``
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
 what it gives alone, and outputs are 0 at padded frames. Official checkpoints load through
 ``actseg.io.convert_state_dict``.
+
+Constructors check their arguments before allocating anything (numpy integers accepted; channels
+``<= 2**16``, layers per stage ``<= 16``, dilations and block sizes ``<= 2**15``, stages ``<= 64``, at most
+``2**30`` parameters) and ``forward`` checks shapes, dtypes and devices: a ``TypeError`` or ``ValueError``
+naming the public argument (``docs/layers.md``). Every module runs on meta tensors for shape inference.
 """
 
 from ._asformer import ASFormer, ASFormerBlock

@@ -12,19 +12,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._attention import WindowedAttention
-from ._common import Dropout, apply_mask, check_input, float_mask, masked_instance_norm, run_ragged
+from .. import _checks
+from ._attention import WINDOWS, WindowedAttention, attention_parameters
+from ._common import (
+    Dropout,
+    apply_mask,
+    channel_count,
+    check_parameter_count,
+    conv_parameters,
+    dilation_size,
+    feature_input,
+    float_mask,
+    layer_count,
+    masked_instance_norm,
+    model_input,
+    stage_count,
+    valid_mask,
+)
 
 __all__ = ["ASFormer", "ASFormerBlock"]
 
 
+def _block_parameters(channels: int, qk_reduction: int, v_reduction: int) -> int:
+    return (conv_parameters(channels, channels, 3) + attention_parameters(channels, channels, qk_reduction, v_reduction)
+            + conv_parameters(channels, channels))
+
+
 class ASFormerBlock(nn.Module):
-    """One ASFormer layer (``AttModule``; Yi et al., BMVC 2021, §3.1–3.2, Fig. 2).
+    r"""One ASFormer layer (``AttModule``; Yi et al., BMVC 2021, §3.1–3.2, Fig. 2).
 
     .. math::
-        h = \\mathrm{ReLU}(W_{ff} *_d x),\\quad
-        h \\leftarrow \\alpha\\,\\mathrm{Att}(\\mathrm{IN}(h), v) + h,\\quad
-        y = \\bigl(x + \\mathrm{Dropout}(W_{1\\times1} * h)\\bigr) \\odot m
+        h = \mathrm{ReLU}(W_{ff} *_d x),\quad
+        h \leftarrow \alpha\,\mathrm{Att}(\mathrm{IN}(h), v) + h,\quad
+        y = \bigl(x + \mathrm{Dropout}(W_{1\times1} * h)\bigr) \odot m
 
     ``W_ff`` is a kernel-3 convolution with dilation ``d = block_size``; ``IN`` instance normalisation
     over valid frames (no affine); ``Att`` a :class:`WindowedAttention` with block size ``d`` whose
@@ -37,18 +57,23 @@ class ASFormerBlock(nn.Module):
     def __init__(self, channels: int, dilation: int, qk_reduction: int = 2, v_reduction: int = 2,
                  window: str = "block_halo", alpha: float = 1.0, dropout: float = 0.5) -> None:
         super().__init__()
-        self.channels = channels
-        self.alpha = float(alpha)
+        self.channels = channels = channel_count(channels, "channels")
+        dilation = dilation_size(dilation, "dilation")
+        qk_reduction = _checks.size(qk_reduction, "qk_reduction", high=channels)
+        v_reduction = _checks.size(v_reduction, "v_reduction", high=channels)
+        window = _checks.choice(window, WINDOWS, "window")
+        self.alpha = _checks.real(alpha, "alpha")
+        self.dropout = Dropout(_checks.probability(dropout, "dropout", high_open=True))
+        check_parameter_count(_block_parameters(channels, qk_reduction, v_reduction), "channels")
         self.feed_forward = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
         self.attention = WindowedAttention(channels, channels, qk_reduction, v_reduction, dilation, window)
         self.conv_1x1 = nn.Conv1d(channels, channels, 1)
-        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, value: Tensor | None = None) -> Tensor:
-        check_input(x, self.channels)
+        feature_input(x, self, self.channels)
         if value is not None:
-            check_input(value, self.channels, "value")
-        return self._forward(x, float_mask(mask, x), value)
+            feature_input(value, self, self.channels, "value", B=x.shape[0], T=x.shape[2])
+        return self._forward(x, float_mask(valid_mask(mask, x), x), value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
         h = F.relu(self.feed_forward(x), inplace=True)  # the convolution's backward does not need its output
@@ -121,16 +146,20 @@ class ASFormer(nn.Module):
                  num_decoders: int = 3, qk_reduction: int = 2, v_reduction: int = 2, window: str = "block_halo",
                  channel_dropout: float = 0.3) -> None:
         super().__init__()
-        for name, val in (("in_channels", in_channels), ("num_classes", num_classes), ("num_layers", num_layers),
-                          ("num_channels", num_channels)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {val!r}")
-        if isinstance(num_decoders, bool) or not isinstance(num_decoders, int) or num_decoders < 0:
-            raise ValueError(f"num_decoders: expected a non-negative integer, got {num_decoders!r}")
-        if not 0.0 <= float(channel_dropout) < 1.0:
-            raise ValueError(f"channel_dropout: expected a probability in [0, 1), got {channel_dropout!r}")
-        self.in_channels = in_channels
-        self.channel_dropout = nn.Dropout1d(channel_dropout)
+        self.in_channels = in_channels = channel_count(in_channels, "in_channels")
+        num_classes = channel_count(num_classes, "num_classes")
+        num_layers = layer_count(num_layers, "num_layers")
+        num_channels = channel_count(num_channels, "num_channels")
+        num_decoders = stage_count(num_decoders, "num_decoders", low=0)
+        qk_reduction = _checks.size(qk_reduction, "qk_reduction", high=num_channels)
+        v_reduction = _checks.size(v_reduction, "v_reduction", high=num_channels)
+        window = _checks.choice(window, WINDOWS, "window")
+        self.channel_dropout = nn.Dropout1d(_checks.probability(channel_dropout, "channel_dropout", high_open=True))
+        block = _block_parameters(num_channels, qk_reduction, v_reduction)
+        head = conv_parameters(num_channels, num_classes) + num_layers * block  # a stage less its 1×1 input
+        check_parameter_count(conv_parameters(in_channels, num_channels) + head
+                              + num_decoders * (conv_parameters(num_classes, num_channels) + head),
+                              "in_channels, num_classes, num_layers, num_channels, num_decoders")
         common = (num_layers, num_channels, qk_reduction, v_reduction, window)
         self.encoder = _ASFormerStage(in_channels, num_classes, *common, alpha=1.0)
         self.decoders = nn.ModuleList(
@@ -150,11 +179,9 @@ class ASFormer(nn.Module):
         return keep.to(x.dtype) / (1.0 - p)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         logits, features = self.encoder(x, m, None, self._channel_scale(x))
         outputs = [logits]
         for decoder in self.decoders:

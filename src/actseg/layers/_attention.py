@@ -13,8 +13,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import check_choice
-from ._common import apply_mask, check_input, float_mask
+from .. import _checks
+from ._common import (
+    apply_mask,
+    channel_count,
+    check_parameter_count,
+    conv_parameters,
+    dilation_size,
+    feature_input,
+    float_mask,
+    valid_mask,
+)
 
 __all__ = ["WINDOWS", "WindowedAttention"]
 
@@ -22,11 +31,11 @@ WINDOWS = ("block_halo", "sliding", "block", "full")
 
 
 class WindowedAttention(nn.Module):
-    """ASFormer's attention layer: 1×1 projections, scaled dot-product attention inside windows, 1×1 output.
+    r"""ASFormer's attention layer: 1×1 projections, scaled dot-product attention inside windows, 1×1 output.
 
     .. math::
-        A = \\mathrm{softmax}_k\\Bigl(\\frac{q^\\top k}{\\sqrt{c}} + \\log(P + 10^{-6})\\Bigr) \\odot P,\\qquad
-        \\mathrm{out} = W_o * \\mathrm{ReLU}(v A^\\top),\\qquad y = \\mathrm{out} \\odot m
+        A = \mathrm{softmax}_k\Bigl(\frac{q^\top k}{\sqrt{c}} + \log(P + 10^{-6})\Bigr) \odot P,\qquad
+        \mathrm{out} = W_o * \mathrm{ReLU}(v A^\top),\qquad y = \mathrm{out} \odot m
 
     with ``q = W_q * x``, ``k = W_k * x`` (``c = channels / qk_reduction`` channels) and
     ``v = W_v * value`` (``value_channels / v_reduction`` channels); ``P`` is 1 for a key that is
@@ -76,40 +85,30 @@ class WindowedAttention(nn.Module):
     def __init__(self, channels: int, value_channels: int | None = None, qk_reduction: int = 2, v_reduction: int = 2,
                  block_size: int = 1, window: str = "block_halo") -> None:
         super().__init__()
+        self.channels = channels = channel_count(channels, "channels")
         value_channels = channels if value_channels is None else value_channels
-        for name, val in (("channels", channels), ("value_channels", value_channels),
-                          ("qk_reduction", qk_reduction), ("v_reduction", v_reduction), ("block_size", block_size)):
-            if isinstance(val, bool) or not isinstance(val, int) or val < 1:
-                raise ValueError(f"{name}: expected a positive integer, got {val!r}")
-        if channels // qk_reduction < 1 or value_channels // v_reduction < 1:
-            raise ValueError(
-                f"qk_reduction, v_reduction: expected channels // qk_reduction >= 1 and value_channels // v_reduction"
-                f" >= 1, got {channels} // {qk_reduction} and {value_channels} // {v_reduction}"
-            )
-        self.channels = channels
-        self.value_channels = value_channels
-        self.block_size = block_size
-        self.window = check_choice(window, WINDOWS, "window")
+        self.value_channels = value_channels = channel_count(value_channels, "value_channels")
+        qk_reduction = _checks.size(qk_reduction, "qk_reduction", high=channels)
+        v_reduction = _checks.size(v_reduction, "v_reduction", high=value_channels)
+        self.block_size = dilation_size(block_size, "block_size")
+        self.window = _checks.choice(window, WINDOWS, "window")
+        check_parameter_count(attention_parameters(channels, value_channels, qk_reduction, v_reduction),
+                              "channels, value_channels")
         self.query_conv = nn.Conv1d(channels, channels // qk_reduction, 1)
         self.key_conv = nn.Conv1d(channels, channels // qk_reduction, 1)
         self.value_conv = nn.Conv1d(value_channels, value_channels // v_reduction, 1)
         self.conv_out = nn.Conv1d(value_channels // v_reduction, value_channels, 1)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, value: Tensor | None = None) -> Tensor:
-        check_input(x, self.channels)
+        feature_input(x, self, self.channels)
         if value is None:
             if self.value_channels != self.channels:
-                raise ValueError(
-                    f"value: required when value_channels ({self.value_channels}) != channels ({self.channels})"
-                )
+                raise ValueError(f"value: expected a (B, {self.value_channels}, T) tensor (required when "
+                                 f"value_channels != channels = {self.channels}), got None")
             value = x
         else:
-            check_input(value, self.value_channels, "value")
-            if value.shape[0] != x.shape[0] or value.shape[2] != x.shape[2]:
-                expected = (x.shape[0], self.value_channels, x.shape[2])
-                raise ValueError(f"value: expected shape {expected}, got {tuple(value.shape)}")
-        m = float_mask(mask, x)
-        return self._forward(x, m, value)
+            feature_input(value, self, self.value_channels, "value", B=x.shape[0], T=x.shape[2])
+        return self._forward(x, float_mask(valid_mask(mask, x), x), value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor) -> Tensor:
         q, k, v = self._project(x, value)
@@ -138,6 +137,13 @@ class WindowedAttention(nn.Module):
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, value_channels={self.value_channels}, "
                 f"block_size={self.block_size}, window={self.window!r}")
+
+
+def attention_parameters(channels: int, value_channels: int, qk_reduction: int, v_reduction: int) -> int:
+    """Parameters of :class:`WindowedAttention` (four 1×1 convolutions)."""
+    c, c_v = channels // qk_reduction, value_channels // v_reduction
+    return (2 * conv_parameters(channels, c) + conv_parameters(value_channels, c_v)
+            + conv_parameters(c_v, value_channels))
 
 
 def _log_bias(keep: Tensor) -> Tensor:

@@ -1,4 +1,8 @@
-"""Argument checks and mask helpers shared by the layers (layout (B, C, T), mask (B, T) bool)."""
+"""Size bounds, input and mask helpers shared by the layers (layout (B, C, T), mask (B, T) bool).
+
+All conversion and validation goes through ``actseg._checks``; this module only fixes the layers' bounds
+and layouts.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,57 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .._checks import check_tensor_mask, shape_str
+from .. import _checks
+
+# Bounds checked by the constructors before anything is allocated (docs/layers.md, "Sizes"):
+# channels of any kind (features, classes, attention channels);
+MAX_CHANNELS = 2**16
+# dilation of a convolution and block size of an attention window: layer ``l`` of a stage uses ``2**l``,
+# so a stage has at most 16 layers; a dilated convolution (or an attention window) reads
+# ``T + 2 * dilation`` frames, and ASFormer's window of ``2**l`` frames costs ``2**l x 2**(l+1)`` scores.
+MAX_DILATION = 2**15
+MAX_LAYERS = 16
+# stages / refinements / decoders of one model;
+MAX_STAGES = 64
+# parameters of one model (4 GiB in float32), estimated from the arguments before any is allocated.
+MAX_PARAMETERS = 2**30
 
 
-def check_input(x: Tensor, channels: int, name: str = "x") -> None:
-    """``x`` must be a floating ``(B, channels, T)`` tensor with ``T >= 1``."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 3:
-        raise ValueError(f"{name}: expected shape (B, C, T), got {shape_str(x.shape)}")
-    if x.shape[1] != channels:
-        raise ValueError(f"{name}: expected {channels} channels (B, {channels}, T), got {shape_str(x.shape)}")
-    if x.shape[2] < 1:
-        raise ValueError(f"{name}: expected at least one frame, got {shape_str(x.shape)}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: expected a floating dtype, got {x.dtype}")
+def check_parameter_count(count: int, names: str) -> None:
+    """ValueError naming ``names`` (the public arguments that set the size) if ``count > MAX_PARAMETERS``."""
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{names}: expected a model of at most {MAX_PARAMETERS:,} parameters, got {count:,}")
+
+
+def feature_input(x: Tensor, module: torch.nn.Module, channels: int, name: str = "x", **sizes: int) -> Tensor:
+    """``x`` must be a floating ``(B, channels, T)`` tensor with ``T >= 1`` (meta tensors pass), on the
+    device of ``module``'s parameters and, outside autocast, of their dtype; ``sizes`` fixes ``B``/``T``."""
+    _checks.tensor(x, name, "(B, C, T)", sizes={"C": channels, **sizes}, min_sizes={"T": 1})
+    return _checks.module_tensor(x, name, module)
+
+
+def valid_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
+    """The ``(B, T)`` bool padding ``mask`` of ``x`` on ``x``'s device, or ``None`` (all valid).
+
+    A mask on the meta device has no values, so it only goes with a meta ``x`` (``TypeError`` otherwise).
+    """
+    mask = _checks.tensor_mask(mask, x.shape[0], x.shape[2])
+    if mask is None:
+        return None
+    if mask.is_meta and not x.is_meta:
+        raise TypeError(f"mask: expected a tensor with values for x on {x.device}, got a meta tensor")
+    return mask.to(x.device)
 
 
 def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
-    """``(B, T)`` bool mask -> ``(B, 1, T)`` mask in ``x``'s dtype; ``None`` for no mask or an all-valid one.
+    """A checked ``(B, T)`` bool mask -> ``(B, 1, T)`` mask in ``x``'s dtype; ``None`` for no mask or an
+    all-valid one (meta masks are kept: their values are unknown).
 
     An all-valid mask changes nothing, so it is dropped once here rather than multiplied in every layer.
     """
-    if check_tensor_mask(mask, x.shape[0], x.shape[2]) is None:
+    if mask is None or (_checks.has_values(mask) and bool(mask.all())):
         return None
-    if bool(mask.all()):
-        return None
-    return mask.to(dtype=x.dtype, device=x.device).unsqueeze(1)
+    return mask.to(dtype=x.dtype).unsqueeze(1)
 
 
 def apply_mask(x: Tensor, m: Tensor | None) -> Tensor:
@@ -87,11 +115,10 @@ RAGGED_CPU = True
 
 
 def ragged_lengths(x: Tensor, mask: Tensor | None) -> list[int] | None:
-    """Valid lengths when ``x`` is on the CPU, ``mask`` is a prefix mask and lengths differ; else ``None``."""
+    """Valid lengths when ``x`` is on the CPU, the checked ``mask`` (:func:`valid_mask`) is a prefix mask and
+    lengths differ; else ``None``."""
     if not RAGGED_CPU or mask is None or x.device.type != "cpu" or x.shape[0] < 2:
         return None
-    if not isinstance(mask, Tensor) or mask.dtype != torch.bool or tuple(mask.shape) != (x.shape[0], x.shape[2]):
-        return None  # let float_mask raise the argument error
     lengths = mask.sum(dim=1)
     if bool((lengths == x.shape[2]).all()) or not bool((lengths > 0).all()):
         return None
@@ -103,9 +130,44 @@ def ragged_lengths(x: Tensor, mask: Tensor | None) -> list[int] | None:
 
 def run_ragged(module: torch.nn.Module, x: Tensor, mask: Tensor | None) -> Tensor | None:
     """``module`` on each element at its own length, outputs ``(..., B, C, T)`` zero-padded; ``None`` if
-    :func:`ragged_lengths` does not apply (then the caller runs the padded batch)."""
+    :func:`ragged_lengths` does not apply (then the caller runs the padded batch). ``mask`` is checked."""
     lengths = ragged_lengths(x, mask)
     if lengths is None:
         return None
     outputs = [module(x[b:b + 1, :, :n]) for b, n in enumerate(lengths)]
     return torch.cat([F.pad(out, (0, x.shape[-1] - out.shape[-1])) for out in outputs], dim=-3)
+
+
+def channel_count(value: object, name: str) -> int:
+    """A channel count (features, classes, attention channels): an integer in ``[1, MAX_CHANNELS]``."""
+    return _checks.size(value, name, high=MAX_CHANNELS)
+
+
+def layer_count(value: object, name: str) -> int:
+    """Layers of one stage (layer ``l`` has dilation ``2**l``): an integer in ``[1, MAX_LAYERS]``."""
+    return _checks.size(value, name, high=MAX_LAYERS)
+
+
+def stage_count(value: object, name: str, low: int = 1) -> int:
+    """Stages, refinements or decoders of one model: an integer in ``[low, MAX_STAGES]``."""
+    return _checks.size(value, name, low=low, high=MAX_STAGES)
+
+
+def dilation_size(value: object, name: str) -> int:
+    """A dilation or an attention block size: an integer in ``[1, MAX_DILATION]``."""
+    return _checks.size(value, name, high=MAX_DILATION)
+
+
+def conv_parameters(c_in: int, c_out: int, kernel: int = 1) -> int:
+    """Parameters of ``nn.Conv1d(c_in, c_out, kernel)`` (weight and bias)."""
+    return c_in * c_out * kernel + c_out
+
+
+def model_input(module: torch.nn.Module, x: Tensor, mask: Tensor | None,
+                channels: int) -> tuple[Tensor | None, Tensor | None]:
+    """Check a composition's ``x`` ``(B, channels, T)`` and ``mask``; returns ``(ragged, m)``: the outputs of the
+    ragged CPU path (:func:`run_ragged`) or ``None``, and the ``(B, 1, T)`` float mask for the padded path."""
+    feature_input(x, module, channels)
+    mask = valid_mask(mask, x)
+    ragged = run_ragged(module, x, mask)
+    return ragged, None if ragged is not None else float_mask(mask, x)

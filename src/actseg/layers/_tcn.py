@@ -21,7 +21,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._common import Dropout, apply_mask, check_input, float_mask, run_ragged
+from .. import _checks
+from ._common import (
+    Dropout,
+    apply_mask,
+    channel_count,
+    check_parameter_count,
+    conv_parameters,
+    dilation_size,
+    feature_input,
+    float_mask,
+    layer_count,
+    model_input,
+    stage_count,
+    valid_mask,
+)
 
 __all__ = [
     "MSTCN",
@@ -34,23 +48,29 @@ __all__ = [
 ]
 
 
-def _positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
+def _dropout(value: float) -> Dropout:
+    return Dropout(_checks.probability(value, "dropout", high_open=True))
 
 
-def _probability(value: float, name: str) -> float:
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
-    return float(value)
+def _stage_parameters(in_channels: int, num_classes: int, num_layers: int, num_channels: int, layer: int) -> int:
+    """Parameters of a stage: 1×1 in, ``num_layers`` layers of ``layer`` parameters each, 1×1 out."""
+    return (conv_parameters(in_channels, num_channels) + num_layers * layer
+            + conv_parameters(num_channels, num_classes))
+
+
+def _drl_parameters(f: int) -> int:
+    return conv_parameters(f, f, 3) + conv_parameters(f, f)
+
+
+def _ddl_parameters(f: int) -> int:
+    return 2 * conv_parameters(f, f, 3) + conv_parameters(2 * f, f)
 
 
 class DilatedResidualLayer(nn.Module):
-    """Dilated residual layer of MS-TCN (Farha & Gall, CVPR 2019, Eq. (1)–(2)).
+    r"""Dilated residual layer of MS-TCN (Farha & Gall, CVPR 2019, Eq. (1)–(2)).
 
-    .. math:: \\hat H = \\mathrm{ReLU}(W_1 * H_{l-1} + b_1),\\quad
-              H_l = \\bigl(H_{l-1} + \\mathrm{Dropout}(W_2 * \\hat H + b_2)\\bigr) \\odot m
+    .. math:: \hat H = \mathrm{ReLU}(W_1 * H_{l-1} + b_1),\quad
+              H_l = \bigl(H_{l-1} + \mathrm{Dropout}(W_2 * \hat H + b_2)\bigr) \odot m
 
     ``W_1`` is a kernel-3 convolution with dilation ``d`` (zero padding ``d``), ``W_2`` a 1×1 convolution.
 
@@ -66,15 +86,16 @@ class DilatedResidualLayer(nn.Module):
 
     def __init__(self, channels: int, dilation: int, dropout: float = 0.5) -> None:
         super().__init__()
-        self.channels = _positive_int(channels, "channels")
-        self.dilation = _positive_int(dilation, "dilation")
+        self.channels = channels = channel_count(channels, "channels")
+        self.dilation = dilation = dilation_size(dilation, "dilation")
+        self.dropout = _dropout(dropout)
+        check_parameter_count(_drl_parameters(channels), "channels")
         self.conv_dilated = nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation)
         self.conv_1x1 = nn.Conv1d(channels, channels, 1)
-        self.dropout = Dropout(_probability(dropout, "dropout"))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.channels)
-        return self._forward(x, float_mask(mask, x))
+        feature_input(x, self, self.channels)
+        return self._forward(x, float_mask(valid_mask(mask, x), x))
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.dropout(self.conv_1x1(F.relu(self.conv_dilated(x))))
@@ -88,19 +109,23 @@ class _Stage(nn.Module):
     """1×1 convolution in, ``num_layers`` residual layers (``make_layer(l)``), 1×1 classifier out."""
 
     def __init__(self, in_channels: int, num_classes: int, num_layers: int, num_channels: int,
-                 make_layer: Callable[[int], nn.Module]) -> None:
+                 make_layer: Callable[[int, int, int], nn.Module], layer_parameters: Callable[[int], int]) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "in_channels")
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        _positive_int(num_layers, "num_layers")
-        _positive_int(num_channels, "num_channels")
+        self.in_channels = in_channels = channel_count(in_channels, "in_channels")
+        self.num_classes = num_classes = channel_count(num_classes, "num_classes")
+        num_layers = layer_count(num_layers, "num_layers")
+        num_channels = channel_count(num_channels, "num_channels")
+        check_parameter_count(
+            _stage_parameters(in_channels, num_classes, num_layers, num_channels, layer_parameters(num_channels)),
+            "in_channels, num_classes, num_layers, num_channels",
+        )
         self.conv_in = nn.Conv1d(in_channels, num_channels, 1)
-        self.layers = nn.ModuleList(make_layer(i) for i in range(num_layers))
+        self.layers = nn.ModuleList(make_layer(num_channels, num_layers, i) for i in range(num_layers))
         self.conv_out = nn.Conv1d(num_channels, num_classes, 1)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        return self.forward_features(x, float_mask(mask, x))[0]
+        feature_input(x, self, self.in_channels)
+        return self.forward_features(x, float_mask(valid_mask(mask, x), x))[0]
 
     def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
         """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
@@ -128,7 +153,7 @@ class SingleStageTCN(_Stage):
 
     def __init__(self, in_channels: int, num_classes: int, num_layers: int = 10, num_channels: int = 64) -> None:
         super().__init__(in_channels, num_classes, num_layers, num_channels,
-                         lambda i: DilatedResidualLayer(num_channels, 2**i))
+                         lambda f, n, i: DilatedResidualLayer(f, 2**i), _drl_parameters)
 
 
 def _next_stage_input(logits: Tensor, m: Tensor | None) -> Tensor:
@@ -160,19 +185,26 @@ class MSTCN(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, num_stages: int = 4, num_layers: int = 10,
                  num_channels: int = 64) -> None:
         super().__init__()
-        _positive_int(num_stages, "num_stages")
-        self.in_channels = in_channels
+        self.in_channels = in_channels = channel_count(in_channels, "in_channels")
+        num_classes = channel_count(num_classes, "num_classes")
+        num_stages = stage_count(num_stages, "num_stages")
+        num_layers = layer_count(num_layers, "num_layers")
+        num_channels = channel_count(num_channels, "num_channels")
+        layer = _drl_parameters(num_channels)
+        check_parameter_count(
+            _stage_parameters(in_channels, num_classes, num_layers, num_channels, layer)
+            + (num_stages - 1) * _stage_parameters(num_classes, num_classes, num_layers, num_channels, layer),
+            "in_channels, num_classes, num_stages, num_layers, num_channels",
+        )
         self.stage1 = SingleStageTCN(in_channels, num_classes, num_layers, num_channels)
         self.stages = nn.ModuleList(
             SingleStageTCN(num_classes, num_classes, num_layers, num_channels) for _ in range(num_stages - 1)
         )
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         out = self.stage1.forward_features(x, m)[0]
         outputs = [out]
         for stage in self.stages:
@@ -182,10 +214,10 @@ class MSTCN(nn.Module):
 
 
 class DualDilatedLayer(nn.Module):
-    """Dual dilated layer of MS-TCN++ (Li et al., TPAMI 2020, Eq. (1)–(3)).
+    r"""Dual dilated layer of MS-TCN++ (Li et al., TPAMI 2020, Eq. (1)–(3)).
 
-    .. math:: \\hat H = W_f * [W_{d_{large}} * H_{l-1},\\; W_{d_{small}} * H_{l-1}] + b_f,\\quad
-              H_l = \\bigl(H_{l-1} + \\mathrm{Dropout}(\\mathrm{ReLU}(\\hat H))\\bigr) \\odot m
+    .. math:: \hat H = W_f * [W_{d_{large}} * H_{l-1},\; W_{d_{small}} * H_{l-1}] + b_f,\quad
+              H_l = \bigl(H_{l-1} + \mathrm{Dropout}(\mathrm{ReLU}(\hat H))\bigr) \odot m
 
     In layer ``l`` of a prediction-generation stage with ``L`` layers, ``dilation_small = 2^l`` (the
     branch whose dilation grows with depth) and ``dilation_large = 2^{L-1-l}`` (the branch whose
@@ -204,17 +236,18 @@ class DualDilatedLayer(nn.Module):
 
     def __init__(self, channels: int, dilation_small: int, dilation_large: int, dropout: float = 0.5) -> None:
         super().__init__()
-        self.channels = _positive_int(channels, "channels")
-        self.dilation_small = _positive_int(dilation_small, "dilation_small")
-        self.dilation_large = _positive_int(dilation_large, "dilation_large")
+        self.channels = channels = channel_count(channels, "channels")
+        self.dilation_small = dilation_small = dilation_size(dilation_small, "dilation_small")
+        self.dilation_large = dilation_large = dilation_size(dilation_large, "dilation_large")
+        self.dropout = _dropout(dropout)
+        check_parameter_count(_ddl_parameters(channels), "channels")
         self.conv_large = nn.Conv1d(channels, channels, 3, padding=dilation_large, dilation=dilation_large)
         self.conv_small = nn.Conv1d(channels, channels, 3, padding=dilation_small, dilation=dilation_small)
         self.conv_fusion = nn.Conv1d(2 * channels, channels, 1)
-        self.dropout = Dropout(_probability(dropout, "dropout"))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.channels)
-        return self._forward(x, float_mask(mask, x))
+        feature_input(x, self, self.channels)
+        return self._forward(x, float_mask(valid_mask(mask, x), x))
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.conv_fusion(torch.cat([self.conv_large(x), self.conv_small(x)], dim=1))
@@ -238,7 +271,15 @@ class PredictionGenerationStage(_Stage):
 
     def __init__(self, in_channels: int, num_classes: int, num_layers: int = 11, num_channels: int = 64) -> None:
         super().__init__(in_channels, num_classes, num_layers, num_channels,
-                         lambda i: DualDilatedLayer(num_channels, 2**i, 2 ** (num_layers - 1 - i)))
+                         lambda f, n, i: DualDilatedLayer(f, 2**i, 2 ** (n - 1 - i)), _ddl_parameters)
+
+
+def _mstcnpp_parameters(in_channels: int, num_classes: int, num_layers_pg: int, num_layers_r: int,
+                        num_refinement: int, num_channels: int, share_refinement: bool = False) -> int:
+    n_modules = min(num_refinement, 1) if share_refinement else num_refinement
+    return (_stage_parameters(in_channels, num_classes, num_layers_pg, num_channels, _ddl_parameters(num_channels))
+            + n_modules * _stage_parameters(num_classes, num_classes, num_layers_r, num_channels,
+                                            _drl_parameters(num_channels)))
 
 
 class MSTCNPlusPlus(nn.Module):
@@ -262,11 +303,18 @@ class MSTCNPlusPlus(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, num_layers_pg: int = 11, num_layers_r: int = 10,
                  num_refinement: int = 3, num_channels: int = 64, share_refinement: bool = False) -> None:
         super().__init__()
-        if isinstance(num_refinement, bool) or not isinstance(num_refinement, int) or num_refinement < 0:
-            raise ValueError(f"num_refinement: expected a non-negative integer, got {num_refinement!r}")
-        self.in_channels = in_channels
-        self.num_refinement = num_refinement
-        self.share_refinement = bool(share_refinement)
+        self.in_channels = in_channels = channel_count(in_channels, "in_channels")
+        num_classes = channel_count(num_classes, "num_classes")
+        num_layers_pg = layer_count(num_layers_pg, "num_layers_pg")
+        num_layers_r = layer_count(num_layers_r, "num_layers_r")
+        self.num_refinement = num_refinement = stage_count(num_refinement, "num_refinement", low=0)
+        num_channels = channel_count(num_channels, "num_channels")
+        self.share_refinement = share_refinement = _checks.flag(share_refinement, "share_refinement")
+        check_parameter_count(
+            _mstcnpp_parameters(in_channels, num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels,
+                                share_refinement),
+            "in_channels, num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels",
+        )
         self.generation = PredictionGenerationStage(in_channels, num_classes, num_layers_pg, num_channels)
         n_modules = min(num_refinement, 1) if share_refinement else num_refinement
         self.refinements = nn.ModuleList(
@@ -277,11 +325,9 @@ class MSTCNPlusPlus(nn.Module):
         return self.refinements[0 if self.share_refinement else r]
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        check_input(x, self.in_channels)
-        ragged = run_ragged(self, x, mask)
+        ragged, m = model_input(self, x, mask, self.in_channels)
         if ragged is not None:
             return ragged
-        m = float_mask(mask, x)
         logits = self.generation.forward_features(x, m)[0]
         outputs = [logits]
         for r in range(self.num_refinement):  # features are not kept (stage_outputs keeps them, for fusion)
@@ -323,7 +369,20 @@ class FusionMSTCNPlusPlus(nn.Module):
     def __init__(self, in_channels_a: int, in_channels_b: int, num_classes: int, num_layers_pg: int = 11,
                  num_layers_r: int = 10, num_refinement: int = 3, num_channels: int = 64) -> None:
         super().__init__()
+        in_channels_a = channel_count(in_channels_a, "in_channels_a")
+        in_channels_b = channel_count(in_channels_b, "in_channels_b")
+        num_classes = channel_count(num_classes, "num_classes")
+        num_layers_pg = layer_count(num_layers_pg, "num_layers_pg")
+        num_layers_r = layer_count(num_layers_r, "num_layers_r")
+        num_refinement = stage_count(num_refinement, "num_refinement", low=0)
+        num_channels = channel_count(num_channels, "num_channels")
         args = (num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels)
+        check_parameter_count(
+            _mstcnpp_parameters(in_channels_a, *args) + _mstcnpp_parameters(in_channels_b, *args)
+            + (1 + num_refinement) * (conv_parameters(2 * num_channels, num_channels)
+                                      + conv_parameters(num_channels, num_classes)),
+            "in_channels_a, in_channels_b, num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels",
+        )
         self.branch_a = MSTCNPlusPlus(in_channels_a, *args)
         self.branch_b = MSTCNPlusPlus(in_channels_b, *args)
         self.fusion = nn.ModuleList(nn.Conv1d(2 * num_channels, num_channels, 1) for _ in range(1 + num_refinement))
@@ -334,13 +393,9 @@ class FusionMSTCNPlusPlus(nn.Module):
 
     def forward_all(self, x_a: Tensor, x_b: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """``(fused, branch_a, branch_b)`` logits, each ``(1 + R, B, K, T)``."""
-        check_input(x_a, self.branch_a.in_channels, "x_a")
-        check_input(x_b, self.branch_b.in_channels, "x_b")
-        if x_a.shape[0] != x_b.shape[0] or x_a.shape[2] != x_b.shape[2]:
-            raise ValueError(
-                f"x_b: expected batch and length of x_a ({x_a.shape[0]}, *, {x_a.shape[2]}), got {tuple(x_b.shape)}"
-            )
-        m = float_mask(mask, x_a)
+        feature_input(x_a, self, self.branch_a.in_channels, "x_a")
+        feature_input(x_b, self, self.branch_b.in_channels, "x_b", B=x_a.shape[0], T=x_a.shape[2])
+        m = float_mask(valid_mask(mask, x_a), x_a)
         stages_a = self.branch_a.stage_outputs(x_a, m)
         stages_b = self.branch_b.stage_outputs(x_b, m)
         fused = []
