@@ -77,7 +77,7 @@ def run_once(model, impl: str, kind: str, x, mask, target, train: bool, bf16: bo
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
         if impl == "actseg":
             out = model(x, mask)
-            loss = MultiStageLoss(denominator="reference")(out, target, mask) if train else None
+            loss = MultiStageLoss(reference="ms-tcn")(out, target, mask) if train else None
         else:
             out = model(x) if kind == "mstcn2" else model(x, mask3)
             loss = official_loss(out.float(), target, mask3) if train else None

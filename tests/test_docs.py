@@ -47,7 +47,6 @@ KNOWN_DOCTEST_FAILURES: dict[str, str] = {
 }
 KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
     "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
-    "docs/layers.md": "line 7: undefined features; 36: torch.load of a checkpoint file that is not there",
     "docs/postprocess_nms.md": "line 171: undefined scores_all",
 }
 
