@@ -155,7 +155,6 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
     if n == 0:
         return 0
     zero = np.float32(0.0)
-    one = np.float32(1.0)
     bits = sc.view(np.int32)
     key_buf = np.empty(1, dtype=np.int32)
     key_float = key_buf.view(np.float32)
