@@ -511,3 +511,14 @@ def segments_mapping(value: Any, name: str, *, scores: bool = False) -> Mapping:
             if len(seg) and not np.isfinite(seg.scores).all():
                 raise ValueError(f"{where}: expected finite scores, got {seg.scores[~np.isfinite(seg.scores)][0]}")
     return value
+
+
+def like_inputs(arrays: Iterable[np.ndarray], ref: Any) -> tuple[Any, ...]:
+    """:func:`like_input` of several arrays with one look at ``ref`` (the outputs of one call)."""
+    if not is_tensor(ref):
+        return tuple(arrays)
+    import torch
+
+    device = None if ref.device.type == "cpu" else ref.device
+    outs = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    return outs if device is None else tuple(o.to(device) for o in outs)

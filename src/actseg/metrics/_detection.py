@@ -9,7 +9,9 @@ function                      reproduces
                               mean over classes per tIoU threshold, mean over thresholds.
                               ``protocol="actionformer"``: ActionFormer's Python port
                               (``libs/utils/metrics.py``): the same AP, ground-truth de-duplication and
-                              Recall@kx.
+                              Recall@kx. ``protocol="opentad"``: OpenTAD's ``mAP`` evaluator (the same AP,
+                              its de-duplication); ``protocol="mmaction2"``: mmaction2's
+                              ``ActivityNetLocalization`` (float32 tIoU, stable score sort).
 ``DetectionMAP``              the same over a dataset fed in pieces; exact under ``torch.distributed``.
 ``segment_map``               MTL-ERA ``IoU_mAP`` / ``midpoint_mAP`` (THUMOS14-style, non-interpolated, strict
                               threshold, ground-truth-major greedy matching).
@@ -204,6 +206,13 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
           (``eval_detection.py``); ``"actionformer"`` its port in ActionFormer
           (``libs/utils/metrics.py``), which by default also de-duplicates the ground truth and
           reports Recall@kx. Per-class APs of the two are identical on the same ground truth.
+        - ``"opentad"`` reproduces OpenTAD's ``mAP`` evaluator (``opentad/evaluations/mAP.py``):
+          ActivityNet's AP after OpenTAD's de-duplication (repeats within 1e-3 only; short
+          instances are kept). OpenTAD silently drops predicted labels without ground truth: its
+          number is ``unknown_labels="ignore"``.
+        - ``"mmaction2"`` reproduces mmaction2's ``ActivityNetLocalization``: tIoU rounded to
+          float32 before it is ranked and compared with the (float64) thresholds, and equal
+          scores ranked by Python's stable sort (earlier video / position first, no warning).
         - Classes are the sorted unique ground-truth labels (the official script orders classes by
           first appearance in its JSON: per-class AP does not depend on that order, the mean can
           differ in the last bit, <= 2.2e-16).
@@ -213,7 +222,9 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
           the video is taken first. This is what the official ``argsort()[::-1]`` gives with a
           stable sort on a file whose videos are sorted by id; the official order of equal values is
           platform-dependent (NumPy's SIMD sort), so a :class:`UserWarning` is raised when tied
-          scores can change the result (ties among predictions that can be true positives).
+          scores can change the result (ties among predictions that can be true positives), and
+          another when a prediction's best tIoU among the free ground truths (at a threshold it
+          passes) is shared by instances with different boundaries.
         - Segments have ``end > start`` (validated by :class:`~actseg.segments.Segments`), so the
           official NaN tIoU of zero-length segments never arises.
 
@@ -222,19 +233,21 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
         ground_truth: ``video_id -> Segments`` (scores ignored). Ids are any hashable, sortable values.
         tiou_thresholds: thresholds in (0, 1], for example :data:`THUMOS14_TIOU_THRESHOLDS` or
             :data:`ACTIVITYNET_TIOU_THRESHOLDS` (exact ``np.linspace`` values, compared with ``>=``).
-        protocol: ``"activitynet"`` or ``"actionformer"``.
+        protocol: ``"activitynet"``, ``"actionformer"``, ``"opentad"`` or ``"mmaction2"``
+            (:data:`DETECTION_PROTOCOLS`).
         unknown_labels: what to do with predicted labels that are no ground-truth class:
             ``"error"`` (``ValueError``; the official script raises ``KeyError``) or ``"ignore"``
             (drop those predictions; ActionFormer instead re-maps them onto other classes by
             accident, see ``docs/detection.md``).
         dedupe_ground_truth: drop ground-truth instances shorter than 1e-3 and repeats of an earlier
             instance of the same video and label whose start and end are within 1e-3 (ActionFormer's
-            ``remove_duplicate_annotations``). ``None``: ``True`` for ``"actionformer"``, ``False``
-            for ``"activitynet"``.
+            ``remove_duplicate_annotations``; with ``"opentad"`` its version, which keeps short
+            instances). ``None``: ``True`` for ``"actionformer"`` and ``"opentad"``, ``False`` for
+            ``"activitynet"`` and ``"mmaction2"``.
         top_k: ``k`` values of Recall@kx: per video and class, the ``k * n_gt`` best-scored
             predictions; a ground truth is recalled when one of them has ``tIoU >= t``; recall is
-            averaged over classes. ``None``: ``(1, 5)`` for ``"actionformer"``, none for
-            ``"activitynet"``; ``()`` disables it.
+            averaged over classes. ``None``: ``(1, 5)`` for ``"actionformer"``, none for the
+            others; ``()`` disables it.
 
     Returns:
         dict with ``"mAP"`` ``(n_thr,)`` float64, ``"average_mAP"`` float, ``"ap"``

@@ -22,6 +22,7 @@ from .._checks import (
     flag,
     integer_array,
     like_input,
+    like_inputs,
     matching_length,
     real,
     real_array,
@@ -170,7 +171,7 @@ def soft_nms(
     bad, keep, out = softnms_run(seg, sc, check, np.float32(thr), np.float32(sig), np.float32(low), method_id, limit)
     if bad >= 0:
         _raise_bad_row(seg, sc)
-    return like_input(keep, segments), like_input(out, segments)
+    return like_inputs((keep, out), segments)
 
 
 def nms(segments: Any, scores: Any, *, iou_threshold: float) -> Any:
@@ -276,11 +277,7 @@ def batched_nms(
     n = seg.shape[0]
     lab = matching_length(integer_array(labels, "labels"), n, "labels")
     if n == 0:
-        return (
-            like_input(np.zeros((0, 2), np.float32), segments),
-            like_input(np.zeros(0, np.float32), segments),
-            like_input(np.zeros(0, np.int64), segments),
-        )
+        return like_inputs((np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)), segments)
 
     x1, x2, work, areas = _float32_work(seg, sc)
     if class_agnostic:
@@ -311,11 +308,7 @@ def batched_nms(
         segment_voting(out_x1, out_x2, all_x1, all_x2, sc.astype(np.float32), np.float32(vote), voted)
         out_seg = voted
     final = np.argsort(-out_sc, kind="stable")[: min(limit, out_sc.shape[0])]
-    return (
-        like_input(out_seg[final], segments),
-        like_input(out_sc[final], segments),
-        like_input(lab[out_idx[final]], segments),
-    )
+    return like_inputs((out_seg[final], out_sc[final], lab[out_idx[final]]), segments)
 
 
 def soft_nms_preset(segments: Any, scores: Any, *, reference: str | None = None, preset: str | None = None,
@@ -394,4 +387,4 @@ def soft_nms_preset(segments: Any, scores: Any, *, reference: str | None = None,
     keep = np.empty(sc.shape[0], dtype=np.int64)
     out = np.empty(sc.shape[0], dtype=np.float64)
     k = softnms_preset(starts, ends, ordered, _PRESET_IDS[reference], p[0], p[1], p[2], limit, keep, out)
-    return like_input(order[keep[:k]].astype(np.int64), segments), like_input(out[:k], segments)
+    return like_inputs((order[keep[:k]].astype(np.int64), out[:k]), segments)

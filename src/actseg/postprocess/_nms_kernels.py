@@ -91,22 +91,14 @@ def _decay_linear_or_hard(x1, x2, sc, areas, lo, hi, ix1, ix2, iarea, iou_thresh
     s2 = x2[lo:hi]
     sa = areas[lo:hi]
     ss = sc[lo:hi]
-    if linear:
-        for pos in range(ss.shape[0]):
-            b = s2[pos]
-            a = s1[pos]
-            d = (b if b < ix2 else ix2) - (a if a > ix1 else ix1)
-            inter = d if d > zero else zero
-            ovr = inter / (iarea + sa[pos] - inter)
-            ss[pos] *= (one - ovr) if ovr >= iou_threshold else one
-    else:
-        for pos in range(ss.shape[0]):
-            b = s2[pos]
-            a = s1[pos]
-            d = (b if b < ix2 else ix2) - (a if a > ix1 else ix1)
-            inter = d if d > zero else zero
-            ovr = inter / (iarea + sa[pos] - inter)
-            ss[pos] *= zero if ovr >= iou_threshold else one
+    for pos in range(ss.shape[0]):  # ``linear`` is loop-invariant: LLVM unswitches the loop
+        b = s2[pos]
+        a = s1[pos]
+        d = (b if b < ix2 else ix2) - (a if a > ix1 else ix1)
+        inter = d if d > zero else zero
+        ovr = inter / (iarea + sa[pos] - inter)
+        weight = (one - ovr) if linear else zero
+        ss[pos] *= weight if ovr >= iou_threshold else one
 
 
 @numba.njit(cache=True, nogil=True)
@@ -147,7 +139,8 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
     2. a vectorised count of the scores below ``min_score`` and the largest score (on int32 keys
        that order like the floats);
     3. removal, only when something fell below: a scan for the next score ``< min_score``, the
-       last segment copied into its place;
+       last segment that is not below copied into its place (the op copies the last one and looks
+       at it again: the same array);
     4. the first position holding that largest score: the survivors hold it (every removed score
        is below ``min_score``, hence below it) unless nothing survives.
     """
@@ -193,18 +186,29 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
 
         # pass 2 (vectorised): how many scores fell below min_score, and the largest score
         below, top = _below_and_top(sc, bits, i + 1, n, min_score)
-        # pass 3: remove segments below min_score (copy the last one in, check that one next)
-        pos = i + 1
+        # pass 3: remove segments below min_score. The op copies the last segment into the hole and
+        # looks at it again, so a hole ends up holding the last segment that is not below (the ones
+        # after it are removed on the way): two pointers give the same array without the copies.
+        lo = i + 1
+        hi = n - 1
         while below > 0:
-            pos = _find_below(sc, pos, n, min_score)
-            last = n - 1
-            x1[pos] = x1[last]
-            x2[pos] = x2[last]
-            sc[pos] = sc[last]
-            areas[pos] = areas[last]
-            inds[pos] = inds[last]
-            n = last
+            if not sc[lo] < min_score:  # dense removals (clustered input): usually the next one
+                lo = _find_below(sc, lo + 1, hi + 1, min_score)
             below -= 1
+            while hi > lo and sc[hi] < min_score:
+                hi -= 1
+                below -= 1
+            if hi == lo:
+                hi = lo - 1
+                break
+            x1[lo] = x1[hi]
+            x2[lo] = x2[hi]
+            sc[lo] = sc[hi]
+            areas[lo] = areas[hi]
+            inds[lo] = inds[hi]
+            hi -= 1
+            lo += 1
+        n = hi + 1
         # pass 4: the first position (in working order) holding the maximum
         if i + 1 < n:
             key_buf[0] = top ^ ((top >> 31) & _INT32_MAX)  # the key map is its own inverse
@@ -219,7 +223,8 @@ def float32_work(seg, scores, check):  # pragma: no cover - compiled
 
     ``areas = x2 - x1 + 1e-6`` in float32, as the C++ op. With ``check``, returns ``bad >= 0``, the
     first row whose boundaries are not finite with ``end > start`` or whose score is not finite
-    (``-1`` when every row is fine).
+    (``-1`` when every row is fine); a vectorised count first (``v - v == 0`` is false for inf
+    and NaN), the row only when the count is not 0.
     """
     n = seg.shape[0]
     x1 = np.empty(n, dtype=np.float32)
@@ -228,16 +233,29 @@ def float32_work(seg, scores, check):  # pragma: no cover - compiled
     areas = np.empty(n, dtype=np.float32)
     inds = np.arange(n)
     eps = np.float32(1e-6)
-    bad = -1
+    zero = np.float32(0.0)
     for j in range(n):
-        a = seg[j, 0]
-        b = seg[j, 1]
-        x1[j] = a
-        x2[j] = b
+        x1[j] = seg[j, 0]
+        x2[j] = seg[j, 1]
         sc[j] = scores[j]
-        areas[j] = (b - a) + eps
-        if check and bad < 0 and not (b > a and np.isfinite(a) and np.isfinite(b) and np.isfinite(scores[j])):
-            bad = j
+    for j in range(n):
+        areas[j] = (x2[j] - x1[j]) + eps
+    bad = -1
+    if check:
+        n_bad = 0
+        for j in range(n):
+            a = x1[j]
+            b = x2[j]
+            v = sc[j]
+            fine = (b > a) & (a - a == zero) & (b - b == zero) & (v - v == zero)
+            n_bad += 0 if fine else 1
+        if n_bad:
+            for j in range(n):
+                a = x1[j]
+                b = x2[j]
+                if not (b > a and np.isfinite(a) and np.isfinite(b) and np.isfinite(sc[j])):
+                    bad = j
+                    break
     return x1, x2, sc, areas, inds, bad
 
 
@@ -248,7 +266,7 @@ def softnms_run(seg, scores, check, iou_threshold, sigma, min_score, method, lim
     if bad >= 0:
         return bad, inds[:0], sc[:0]
     k = softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, method, limit)
-    return bad, inds[:k].copy(), sc[:k].copy()
+    return bad, inds[:k], sc[:k]
 
 
 @numba.njit(cache=True, nogil=True)
