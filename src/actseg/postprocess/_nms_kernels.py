@@ -101,18 +101,6 @@ def _decay_linear_or_hard(x1, x2, sc, areas, lo, hi, ix1, ix2, iarea, iou_thresh
         ss[pos] *= weight if ovr >= iou_threshold else one
 
 
-@numba.njit(cache=True, nogil=True)
-def _first_max(sc, lo, hi):  # pragma: no cover - compiled
-    """Position of the first maximum of ``sc[lo:hi]`` (strict ``<`` scan, as the C++ op)."""
-    best = lo
-    best_score = sc[lo]
-    for pos in range(lo + 1, hi):
-        if best_score < sc[pos]:
-            best_score = sc[pos]
-            best = pos
-    return best
-
-
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, method, limit):  # pragma: no cover
     """ActionFormer ``softnms_1d_cpu`` on the working arrays; returns the number of kept segments.
@@ -126,7 +114,8 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
     (decayed) scores, ``x1[:k], x2[:k]`` their boundaries.
 
     Same arithmetic and the same working-order permutations as the C++ loop: select the first
-    maximum of the remaining scores, swap it to position ``i``, decay every later segment, and
+    maximum of the remaining scores (a strict ``<`` scan in the op: the first position holding the
+    largest value), swap it to position ``i``, decay every later segment, and
     remove a segment whose score drops below ``min_score`` by copying the last working segment
     into its place. The C++ loop does the three in one pass; here they are three passes that give
     the same array (each segment is decayed exactly once per selection, removals happen in the same
@@ -151,7 +140,9 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
     bits = sc.view(np.int32)
     key_buf = np.empty(1, dtype=np.int32)
     key_float = key_buf.view(np.float32)
-    max_pos = _first_max(sc, 0, n)
+    _, top = _below_and_top(sc, bits, 0, n, zero)
+    key_buf[0] = top ^ ((top >> 31) & _INT32_MAX)  # the key map is its own inverse
+    max_pos = _find_equal(sc, 0, n, key_float[0])
     i = 0
     while i < n and i < limit:
         # swap the segment with the maximal score to position i
