@@ -714,3 +714,18 @@ def test_frame_map_bad_inputs():
         frame_map([scores, scores[:, :2]], [np.zeros(5, np.int64), np.zeros(5, np.int64)])
     with pytest.raises(TypeError, match="labels: expected an integer dtype"):
         frame_map(scores, np.zeros(5))
+
+
+def test_detection_input_boundary_numpy_scalars():
+    # issue 9: numpy integers and reals, 0-d arrays and tensors are accepted where Python numbers are
+    preds, gts = _one()
+    a = detection_map(preds, gts, tiou_thresholds=np.float64(0.5), top_k=np.int64(1))
+    b = detection_map(preds, gts, tiou_thresholds=torch.tensor([0.5]), top_k=[1])
+    assert a["mAP"].tolist() == b["mAP"].tolist() == [1.0] and a["recall"].tolist() == [[1.0]]
+    with pytest.raises(TypeError, match="tiou_thresholds: expected a real"):
+        detection_map(preds, gts, tiou_thresholds=[True])
+    with pytest.raises(TypeError, match="dedupe_ground_truth: expected True or False, got int 1"):
+        detection_map(preds, gts, tiou_thresholds=[0.5], dedupe_ground_truth=1)
+    assert segment_map(preds, gts, threshold=np.float32(0.5))["mAP"] == 1.0
+    with pytest.raises(TypeError, match="ignore_index: expected an integer"):
+        frame_map(np.eye(2), np.array([0, 1]), ignore_index=0.5)

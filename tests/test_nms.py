@@ -559,3 +559,17 @@ def test_nms_and_batched_bad_input():
         soft_nms_preset(GOOD_SEG, GOOD_SC, reference="bsn")
     with pytest.raises(TypeError, match=r"reference 'bmn' takes \['alpha', 'max_num', 't1', 't2'\].*\['sigma'\]"):
         soft_nms_preset(GOOD_SEG, GOOD_SC, reference="bmn", sigma=0.5)
+
+
+def test_input_boundary_numpy_integers_meta_and_grad():
+    # issue 9: numpy integers are integers, meta tensors have no values, inputs that require grad are read
+    keep, _ = soft_nms(GOOD_SEG, GOOD_SC, max_num=np.int64(1))
+    assert keep.tolist() == [0]
+    with pytest.raises(TypeError, match=r"segments: expected a tensor with values .* got a meta tensor"):
+        soft_nms(torch.zeros(2, 2, device="meta"), torch.zeros(2, device="meta"))
+    with pytest.raises(TypeError, match="labels: expected an integer dtype"):
+        batched_nms(GOOD_SEG, GOOD_SC, np.array([True, False]), iou_threshold=0.5, min_score=0.0, max_num=None)
+    seg = torch.tensor(GOOD_SEG, requires_grad=True)
+    keep, scores = soft_nms(seg, torch.tensor(GOOD_SC, requires_grad=True))
+    assert keep.tolist() == [0, 1] and not scores.requires_grad
+    assert nms(seg, torch.tensor(GOOD_SC), iou_threshold=np.float32(0.5)).tolist() == [0, 1]
