@@ -2,7 +2,8 @@
 
 Both sides run in one process on the same inputs:
 
-* ``soft_nms`` (Gaussian, sigma 0.5, min_score 0.001) vs ``nms_1d_cpu.softnms`` (method 2) for
+* ``soft_nms`` with each method (``"hard"``, ``"linear"``, ``"gaussian"``; iou_threshold 0.5, sigma 0.5,
+  min_score 0.001) vs ``nms_1d_cpu.softnms`` (methods 0, 1, 2) for
   N = 100, 300, 1000, 3000, 10000 candidates, on two kinds of input: ``spread`` (segments spread
   over a 2,304-position feature grid, as THUMOS after ``pre_nms_topk``) and ``clustered`` (every
   candidate overlaps one of ten action instances: the worst case, every pair is decayed);
@@ -15,7 +16,9 @@ Both sides run in one process on the same inputs:
   cache (compilation) and once with the cache the first run wrote (the usual case).
 
 Times are the best of ``--repeat`` runs after a warm-up (each run loops enough calls to last at least
-20 ms). Every comparison also checks that both sides keep the same segments. Other processes on
+20 ms). ``soft_nms`` rows: best of up to ``20 * --repeat`` rounds of 0.5 ms batches (at least 5, at
+most about 3 s per row), actseg and the op taking turns in every round so that both see the same
+load of a shared machine. Every comparison also checks that both sides keep the same segments. Other processes on
 the machine add noise; compare ratios from one run.
 
 The reference is not part of actseg and is not vendored. Get ActionFormer::
@@ -170,6 +173,30 @@ def best_time(fn: Callable[[], Any], repeat: int, min_run: float = 0.02) -> floa
     return best
 
 
+def paired_best_times(fns: dict[str, Callable[[], Any]], rounds: int, min_run: float = 0.0005,
+                      budget: float = 3.0) -> dict[str, float]:
+    """Seconds per call of each function: the best of up to ``rounds`` rounds (at least 5, then until
+    ``budget`` seconds are spent); in every round each function runs a short batch (``min_run``) in
+    turn, so that all of them see the same load of a shared machine."""
+    number = {}
+    for name, fn in fns.items():
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        number[name] = max(1, int(min_run / max(time.perf_counter() - t0, 1e-7)))
+    best = dict.fromkeys(fns, float("inf"))
+    start = time.perf_counter()
+    for done in range(rounds):
+        if done >= 5 and time.perf_counter() - start > budget:
+            break
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number[name]):
+                fn()
+            best[name] = min(best[name], (time.perf_counter() - t0) / number[name])
+    return best
+
+
 def child_first_call() -> None:
     """Run in a fresh process: time the import and the first calls (compile or cache load)."""
     t0 = time.perf_counter()
@@ -199,36 +226,48 @@ def first_call_in_fresh_process(cache_dir: str) -> dict[str, float]:
 # benchmarks
 
 
-def bench_soft_nms(ext: types.ModuleType | None, sizes: list[int], repeat: int, seed: int) -> list[dict[str, Any]]:
+METHODS = {"hard": 0, "linear": 1, "gaussian": 2}
+
+
+def bench_soft_nms(ext: types.ModuleType | None, sizes: list[int], repeat: int, seed: int,
+                   methods: list[str]) -> list[dict[str, Any]]:
     import torch
 
     from actseg.postprocess._nms import soft_nms
 
     rows = []
-    for kind in ("spread", "clustered"):
-        for n in sizes:
-            seg, sc, _ = make_candidates(n, kind, seed + n)
-            tseg, tsc = torch.from_numpy(seg), torch.from_numpy(sc)
-            row: dict[str, Any] = {"input": kind, "n": n}
-            keep, _ = soft_nms(seg, sc)
-            row["kept"] = int(keep.shape[0])
-            row["actseg_numpy_s"] = best_time(lambda seg=seg, sc=sc: soft_nms(seg, sc), repeat)
-            row["actseg_torch_s"] = best_time(lambda a=tseg, b=tsc: soft_nms(a, b), repeat)
-            if ext is not None:
-
-                def ref(a=tseg, b=tsc):
-                    dets = a.new_empty((a.shape[0], 3))
-                    return ext.softnms(a, b, dets, 0.5, 0.5, 0.001, 2), dets
-
-                inds, dets = ref()
-                ours_keep, ours_sc = soft_nms(seg, sc)
-                row["identical"] = bool(np.array_equal(inds.numpy(), ours_keep)
-                                        and np.array_equal(dets[: len(inds), 2].numpy(), ours_sc))
-                row["reference_s"] = best_time(ref, repeat)
-                row["ratio_numpy"] = row["actseg_numpy_s"] / row["reference_s"]
-                row["ratio_torch"] = row["actseg_torch_s"] / row["reference_s"]
-            rows.append(row)
+    for method in methods:
+        for kind in ("spread", "clustered"):
+            for n in sizes:
+                rows.append(_soft_row(ext, soft_nms, torch, method, kind, n, repeat, seed))
     return rows
+
+
+def _soft_row(ext: types.ModuleType | None, soft_nms: Callable, torch: Any, method: str, kind: str, n: int,
+              repeat: int, seed: int) -> dict[str, Any]:
+    seg, sc, _ = make_candidates(n, kind, seed + n)
+    tseg, tsc = torch.from_numpy(seg), torch.from_numpy(sc)
+    kw = {"method": method, "iou_threshold": 0.5, "sigma": 0.5, "min_score": 0.001}
+    row: dict[str, Any] = {"method": method, "input": kind, "n": n}
+    keep, _ = soft_nms(seg, sc, **kw)
+    row["kept"] = int(keep.shape[0])
+    fns = {"actseg_numpy_s": lambda: soft_nms(seg, sc, **kw), "actseg_torch_s": lambda: soft_nms(tseg, tsc, **kw)}
+    if ext is not None:
+
+        def ref():
+            dets = tseg.new_empty((tseg.shape[0], 3))
+            return ext.softnms(tseg, tsc, dets, 0.5, 0.5, 0.001, METHODS[method]), dets
+
+        inds, dets = ref()
+        ours_keep, ours_sc = soft_nms(seg, sc, **kw)
+        row["identical"] = bool(np.array_equal(inds.numpy(), ours_keep)
+                                and np.array_equal(dets[: len(inds), 2].numpy(), ours_sc))
+        fns["reference_s"] = ref
+    row.update(paired_best_times(fns, 20 * repeat))
+    if ext is not None:
+        row["ratio_numpy"] = row["actseg_numpy_s"] / row["reference_s"]
+        row["ratio_torch"] = row["actseg_torch_s"] / row["reference_s"]
+    return row
 
 
 def _batched_row(py: types.ModuleType | None, cfg: dict[str, Any], seg: np.ndarray, sc: np.ndarray, lab: np.ndarray,
@@ -300,11 +339,11 @@ def ratio(value: float | None) -> str:
 def print_report(r: dict[str, Any]) -> None:
     print(f"reference: {r['reference']}")
     print("environment: " + ", ".join(f"{k}={v}" for k, v in r["environment"].items()))
-    print("\nsoft_nms (gaussian, sigma=0.5, min_score=0.001) vs nms_1d_cpu.softnms; ms per call, best of runs")
-    print(f"{'input':<10} {'N':>6} {'kept':>6} {'nms_1d_cpu':>11} {'actseg(np)':>11} {'ratio':>7} "
+    print("\nsoft_nms (iou_threshold=0.5, sigma=0.5, min_score=0.001) vs nms_1d_cpu.softnms; ms per call, best of runs")
+    print(f"{'method':<9} {'input':<10} {'N':>6} {'kept':>6} {'nms_1d_cpu':>11} {'actseg(np)':>11} {'ratio':>7} "
           f"{'actseg(pt)':>11} {'ratio':>7}  identical")
     for row in r["soft_nms"]:
-        print(f"{row['input']:<10} {row['n']:>6} {row['kept']:>6} {ms(row.get('reference_s')):>11} "
+        print(f"{row['method']:<9} {row['input']:<10} {row['n']:>6} {row['kept']:>6} {ms(row.get('reference_s')):>11} "
               f"{ms(row['actseg_numpy_s']):>11} {ratio(row.get('ratio_numpy')):>7} {ms(row['actseg_torch_s']):>11} "
               f"{ratio(row.get('ratio_torch')):>7}  {row.get('identical', '-')}")
     print("\nbatched_nms, 2,000 candidates, 20 classes, vs ActionFormer batched_nms; ms per call")
@@ -317,6 +356,8 @@ def print_report(r: dict[str, Any]) -> None:
               f"{ms(row['actseg_numpy_s']):>11} {ratio(row.get('ratio_numpy')):>7} {ms(row['actseg_torch_s']):>11} "
               f"{ratio(row.get('ratio_torch')):>7}  {same}")
     fc = r["first_call"]
+    if fc is None:
+        return
     print("\nfirst call in a fresh process (N=1000 soft_nms, then THUMOS batched_nms), seconds:")
     for label, key in (("empty numba cache (compile)", "cold"), ("warm numba cache", "warm")):
         d = fc[key]
@@ -329,6 +370,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reference-dir", help="ActionFormer checkout, its libs/utils, or a folder with nms_1d_cpu*.so")
     p.add_argument("--build-dir", help="where to compile nms_cpu.cpp (default: a temporary folder)")
     p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS), help="soft_nms methods")
+    p.add_argument("--skip-batched", action="store_true", help="time soft_nms only")
+    p.add_argument("--skip-first-call", action="store_true", help="skip the fresh-process first-call timings")
     p.add_argument("--repeat", type=int, default=7)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", help="write every number to this file")
@@ -341,8 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     if args._child:
         child_first_call()
         return 0
-    with tempfile.TemporaryDirectory(prefix="actseg_numba_") as cache:
-        first = {"cold": first_call_in_fresh_process(cache), "warm": first_call_in_fresh_process(cache)}
+    first = None
+    if not args.skip_first_call:
+        with tempfile.TemporaryDirectory(prefix="actseg_numba_") as cache:
+            first = {"cold": first_call_in_fresh_process(cache), "warm": first_call_in_fresh_process(cache)}
     root = resolve_reference(args)
     ext = py = None
     how = f"none ({REFERENCE_HINT}); actseg timed alone"
@@ -351,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "reference": how,
         "environment": environment(),
-        "soft_nms": bench_soft_nms(ext, args.sizes, args.repeat, args.seed),
-        "batched_nms": bench_batched(py, args.repeat, args.seed),
+        "soft_nms": bench_soft_nms(ext, args.sizes, args.repeat, args.seed, args.methods),
+        "batched_nms": [] if args.skip_batched else bench_batched(py, args.repeat, args.seed),
         "first_call": first,
     }
     print_report(result)

@@ -134,7 +134,7 @@ def test_soft_nms_preset_matches_pandas_code(preset, case):
     mimic = np.arange(sc.shape[0])[::-1][sc[::-1].argsort(kind="quicksort")][::-1]
     if not np.array_equal(mimic, pandas_order):  # numpy's quicksort orders ties by CPU features
         pytest.skip("tied scores are sorted differently by numpy's quicksort on this CPU than when recorded")
-    keep, scores = soft_nms_preset(seg, sc, preset=preset, **case["params"])
+    keep, scores = soft_nms_preset(seg, sc, reference=preset, **case["params"])
     assert keep.dtype == np.int64 and scores.dtype == np.float64
     np.testing.assert_array_equal(seg[keep, 0], case["out_xmin"].numpy())
     np.testing.assert_array_equal(seg[keep, 1], case["out_xmax"].numpy())
@@ -198,6 +198,85 @@ def test_batched_nms_voting_replaces_segments_by_weighted_average():
     np.testing.assert_array_equal(out_seg[1], [50.0, 60.0])  # nothing else overlaps it
 
 
+def _voting(seg, sc, threshold, **kw):
+    args = {"iou_threshold": 0.5, "min_score": 0.001, "max_num": None, "class_agnostic": True, **kw}
+    return batched_nms(np.array(seg), np.array(sc), np.zeros(len(sc), np.int64), voting_threshold=threshold, **args)
+
+
+def test_batched_nms_voting_threshold_is_inclusive():
+    # IoU([0, 10], [0, 5]) = 5 / 10 = 0.5 exactly in float32: it votes at voting_threshold=0.5 (>=)
+    seg, sc = [[0.0, 10.0], [0.0, 5.0]], [0.9, 0.6]
+    out_seg, out_sc, _ = _voting(seg, sc, 0.5)
+    # [0, 10]: weights 0.9 (itself) and 0.6 * 0.5 -> end (0.9 * 10 + 0.3 * 5) / 1.2 = 8.75
+    np.testing.assert_allclose(out_seg[0], [0.0, 8.75], rtol=1e-6)
+    # [0, 5] (kept with a decayed score): weights 0.9 * 0.5 and 0.6 -> end (4.5 + 3) / 1.05
+    np.testing.assert_allclose(out_seg[1], [0.0, 7.5 / 1.05], rtol=1e-6)
+    assert out_sc[0] == np.float32(0.9) and out_sc[1] < np.float32(0.6)  # scores are not voted
+    # just above the IoU: nobody else votes, both segments stay as they are
+    out_seg, _, _ = _voting(seg, sc, float(np.nextafter(np.float32(0.5), np.float32(1))))
+    np.testing.assert_array_equal(out_seg, np.array(seg, np.float32))
+    # voting_threshold=0 disables voting, also for overlapping segments
+    out_seg, _, _ = _voting(seg, sc, 0.0)
+    np.testing.assert_array_equal(out_seg, np.array(seg, np.float32))
+
+
+def test_batched_nms_voting_ties():
+    # two identical groups: equal top scores keep their selection order (earlier first) after the
+    # final sort, equal decayed scores too; each group votes only with itself (IoU 0 across groups)
+    seg = [[0.0, 10.0], [0.0, 5.0], [20.0, 30.0], [20.0, 25.0]]
+    out_seg, out_sc, _ = _voting(seg, [0.9, 0.6, 0.9, 0.6], 0.5, sigma=0.5)
+    decayed = 0.6 * np.exp(-((5 / 10.000002) ** 2) / 0.5)  # IoU 0.5 (with the 1e-6 areas), sigma 0.5
+    assert out_sc.tolist() == pytest.approx([0.9, 0.9, decayed, decayed], rel=1e-6)
+    assert out_sc[0] == out_sc[1] and out_sc[2] == out_sc[3]
+    np.testing.assert_allclose(out_seg, [[0.0, 8.75], [20.0, 28.75], [0.0, 7.5 / 1.05], [20.0, 20.0 + 7.5 / 1.05]],
+                               rtol=1e-6)
+    # a segment whose voters tie in IoU: [0, 10] and [10, 20] both have IoU 1/3 with [5, 15]
+    out_seg, _, _ = _voting([[5.0, 15.0], [0.0, 10.0], [10.0, 20.0]], [0.9, 0.3, 0.3], 0.3, soft=False,
+                            iou_threshold=0.9)
+    # weights 0.9, 0.1, 0.1 -> symmetric: the kept [5, 15] stays centred, [0, 10] / [10, 20] pulled in
+    np.testing.assert_allclose(out_seg[0], [5.0, 15.0], rtol=1e-6)
+    np.testing.assert_allclose(out_seg[1], [(0.3 * 0 + 0.9 / 3 * 5) / (0.3 + 0.3), (0.3 * 10 + 0.3 * 15) / 0.6],
+                               rtol=1e-6)
+
+
+def test_soft_nms_linear_and_hard_thresholds_are_inclusive():
+    seg = np.array([[0.0, 10.0], [0.0, 5.0]], np.float32)
+    areas = seg[:, 1] - seg[:, 0] + np.float32(1e-6)
+    ovr = np.float32(5) / (areas[0] + areas[1] - np.float32(5))  # the op's float32 IoU
+    above = float(np.nextafter(ovr, np.float32(1)))
+    sc = np.array([0.9, 0.8], np.float32)
+    # linear: weight 1 - IoU when IoU >= iou_threshold
+    keep, scores = soft_nms(seg, sc, method="linear", iou_threshold=float(ovr), min_score=0.0)
+    assert keep.tolist() == [0, 1] and scores.tolist() == [np.float32(0.9), np.float32(0.8) * (np.float32(1) - ovr)]
+    assert scores[1] == pytest.approx(0.8 * (1 - 5 / 10.000002), rel=1e-6)
+    keep, scores = soft_nms(seg, sc, method="linear", iou_threshold=above, min_score=0.0)
+    assert scores.tolist() == [np.float32(0.9), np.float32(0.8)]
+    # hard: weight 0 when IoU >= iou_threshold, then removed below min_score
+    keep, scores = soft_nms(seg, sc, method="hard", iou_threshold=float(ovr), min_score=0.001)
+    assert keep.tolist() == [0] and scores.tolist() == [np.float32(0.9)]
+    keep, scores = soft_nms(seg, sc, method="hard", iou_threshold=float(ovr), min_score=0.0)
+    assert keep.tolist() == [0, 1] and scores.tolist() == [np.float32(0.9), 0.0]
+    keep, scores = soft_nms(seg, sc, method="hard", iou_threshold=above, min_score=0.001)
+    assert keep.tolist() == [0, 1] and scores.tolist() == [np.float32(0.9), np.float32(0.8)]
+
+
+def test_soft_nms_preset_reference_keyword_and_deprecated_preset():
+    seg = np.array([[0.0, 0.5], [0.1, 0.5], [0.6, 0.9]])
+    sc = np.array([0.9, 0.8, 0.7])
+    keep, scores = soft_nms_preset(seg, sc, reference="gtad")
+    assert keep.tolist() == [0, 2] and scores.tolist() == [0.9, 0.7]
+    with pytest.warns(DeprecationWarning, match="preset is deprecated.*use reference"):
+        old_keep, old_scores = soft_nms_preset(seg, sc, preset="gtad")
+    assert old_keep.tolist() == keep.tolist() and old_scores.tolist() == scores.tolist()
+    with pytest.warns(DeprecationWarning):
+        old_keep, _ = soft_nms_preset(seg, sc, preset="bmn", alpha=0.4)
+    assert old_keep.tolist() == soft_nms_preset(seg, sc, reference="bmn", alpha=0.4)[0].tolist()
+    with pytest.raises(TypeError, match="preset: deprecated spelling of reference; pass only reference"):
+        soft_nms_preset(seg, sc, reference="gtad", preset="gtad")
+    with pytest.raises(TypeError, match="reference: expected one of 'bmn', 'gtad', 'tags', got None"):
+        soft_nms_preset(seg, sc)
+
+
 def test_batched_nms_voting_with_zero_scores_keeps_segments():
     seg = np.array([[0.0, 10.0], [1.0, 11.0]])
     out_seg, _, _ = batched_nms(seg, np.zeros(2), np.array([0, 0]), iou_threshold=0.5, min_score=0.0, max_num=10,
@@ -223,17 +302,17 @@ def test_batched_nms_hard_filters_min_score_strictly():
 def test_presets_drop_the_last_candidate():
     seg = np.array([[0.0, 0.1], [0.5, 0.6]])
     for preset in SOFT_NMS_PRESETS:
-        keep, _ = soft_nms_preset(seg, np.array([0.5, 0.9]), preset=preset)
+        keep, _ = soft_nms_preset(seg, np.array([0.5, 0.9]), reference=preset)
         assert keep.tolist() == [1]
-        keep, scores = soft_nms_preset(seg[:1], np.array([0.5]), preset=preset)
+        keep, scores = soft_nms_preset(seg[:1], np.array([0.5]), reference=preset)
         assert keep.shape == (0,) and scores.shape == (0,)
 
 
 def test_gtad_preset_zeroes_long_segments():
     seg = np.array([[0.0, 400.0], [1000.0, 1100.0], [2000.0, 2050.0]])
-    keep, _ = soft_nms_preset(seg, np.array([0.9, 0.5, 0.4]), preset="gtad")
+    keep, _ = soft_nms_preset(seg, np.array([0.9, 0.5, 0.4]), reference="gtad")
     assert keep.tolist() == [1, 2]  # the zeroed long segment is the last remaining: never emitted
-    keep, _ = soft_nms_preset(seg, np.array([0.9, 0.5, 0.4]), preset="gtad", max_length=1000)
+    keep, _ = soft_nms_preset(seg, np.array([0.9, 0.5, 0.4]), reference="gtad", max_length=1000)
     assert keep.tolist() == [0, 1]
 
 
@@ -379,7 +458,7 @@ def test_torch_in_torch_out(device):
         assert a.device.type == device
         np.testing.assert_array_equal(a.cpu().numpy(), b)
 
-    k, s = soft_nms_preset(tseg.double(), tsc.double(), preset="tags")
+    k, s = soft_nms_preset(tseg.double(), tsc.double(), reference="tags")
     assert k.device.type == device and s.dtype == torch.float64
 
 
@@ -420,15 +499,17 @@ GOOD_SC = np.array([0.5, 0.4])
         ({"segments": np.array([[0.0, np.nan], [2.0, 3.0]])}, ValueError, "segments: expected finite"),
         ({"segments": np.array([0.0, 1.0, 2.0])}, ValueError, r"segments: expected shape \(N, 2\), got \(3,\)"),
         ({"segments": np.zeros((2, 3))}, ValueError, r"expected shape \(N, 2\), got \(2, 3\)"),
-        ({"segments": np.array([["a", "b"], ["c", "d"]])}, TypeError, "segments: expected integer or floating"),
-        ({"scores": np.array([0.5, np.nan])}, ValueError, "scores: expected finite values, got NaN"),
+        ({"segments": np.array([["a", "b"], ["c", "d"]])}, TypeError,
+         r"segments: expected a real \(integer or floating\) dtype, got <U1"),
+        ({"scores": np.array([0.5, np.nan])}, ValueError, "scores: expected finite values, got nan at index 1"),
         ({"scores": np.array([0.5, np.inf])}, ValueError, "scores: expected finite"),
         ({"scores": np.array([0.5, 0.4, 0.3])}, ValueError, r"scores: expected shape \(2,\).*got \(3,\)"),
         ({"method": "cubic"}, ValueError, "method: expected one of 'hard', 'linear', 'gaussian', got 'cubic'"),
         ({"sigma": 0.0}, ValueError, "sigma: expected a finite number > 0.0, got 0.0"),
         ({"sigma": "0.5"}, TypeError, "sigma: expected a real number"),
         ({"iou_threshold": float("nan")}, ValueError, "iou_threshold: expected a finite number"),
-        ({"max_num": 0}, ValueError, "max_num: expected None or a positive integer, got 0"),
+        ({"max_num": 0}, ValueError, "max_num: expected an integer >= 1 and <= 2147483647, got 0"),
+        ({"max_num": np.int64(0)}, ValueError, "max_num: expected an integer >= 1"),
         ({"max_num": 2.0}, TypeError, "max_num"),
         ({"min_score": None}, TypeError, "min_score"),
     ],
@@ -470,11 +551,25 @@ def test_nms_and_batched_bad_input():
         batched_nms(GOOD_SEG, GOOD_SC, np.array([0.0, 1.0]), **kw)
     with pytest.raises(ValueError, match=r"voting_threshold: expected a finite number >= 0\.0 and <= 1\.0"):
         batched_nms(GOOD_SEG, GOOD_SC, np.array([0, 1]), voting_threshold=1.5, class_agnostic=True, **kw)
-    with pytest.raises(TypeError, match="soft: expected a bool"):
+    with pytest.raises(TypeError, match="soft: expected True or False, got str 'yes'"):
         batched_nms(GOOD_SEG, GOOD_SC, np.array([0, 1]), soft="yes", **kw)
     with pytest.raises(ValueError, match="scores: expected finite"):
         batched_nms(GOOD_SEG, np.array([0.5, np.nan]), np.array([0, 1]), **kw)
-    with pytest.raises(ValueError, match="preset: expected one of 'bmn', 'gtad', 'tags', got 'bsn'"):
-        soft_nms_preset(GOOD_SEG, GOOD_SC, preset="bsn")
-    with pytest.raises(TypeError, match=r"preset 'bmn' takes \['alpha', 'max_num', 't1', 't2'\].*\['sigma'\]"):
-        soft_nms_preset(GOOD_SEG, GOOD_SC, preset="bmn", sigma=0.5)
+    with pytest.raises(ValueError, match="reference: expected one of 'bmn', 'gtad', 'tags', got 'bsn'"):
+        soft_nms_preset(GOOD_SEG, GOOD_SC, reference="bsn")
+    with pytest.raises(TypeError, match=r"reference 'bmn' takes \['alpha', 'max_num', 't1', 't2'\].*\['sigma'\]"):
+        soft_nms_preset(GOOD_SEG, GOOD_SC, reference="bmn", sigma=0.5)
+
+
+def test_input_boundary_numpy_integers_meta_and_grad():
+    # issue 9: numpy integers are integers, meta tensors have no values, inputs that require grad are read
+    keep, _ = soft_nms(GOOD_SEG, GOOD_SC, max_num=np.int64(1))
+    assert keep.tolist() == [0]
+    with pytest.raises(TypeError, match=r"segments: expected a tensor with values .* got a meta tensor"):
+        soft_nms(torch.zeros(2, 2, device="meta"), torch.zeros(2, device="meta"))
+    with pytest.raises(TypeError, match="labels: expected an integer dtype"):
+        batched_nms(GOOD_SEG, GOOD_SC, np.array([True, False]), iou_threshold=0.5, min_score=0.0, max_num=None)
+    seg = torch.tensor(GOOD_SEG, requires_grad=True)
+    keep, scores = soft_nms(seg, torch.tensor(GOOD_SC, requires_grad=True))
+    assert keep.tolist() == [0, 1] and not scores.requires_grad
+    assert nms(seg, torch.tensor(GOOD_SC), iou_threshold=np.float32(0.5)).tolist() == [0, 1]

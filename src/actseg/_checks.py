@@ -728,3 +728,97 @@ def module_tensor(x: Any, name: str, module: Any) -> Any:
     if x.dtype != param.dtype and not _autocast_enabled(x.device.type):
         raise TypeError(f"{name}: expected dtype {param.dtype} (the module's parameters), got {x.dtype}")
     return x
+
+# ---------------------------------------------------------------------------------------------
+# sequences, segment arrays, mappings of segments (localization metrics, NMS)
+
+
+def _interval_text(low: Any, high: Any, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return _range_text(low, high, low_open, high_open)
+
+
+def real_sequence(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                  low_open: bool = False, high_open: bool = False) -> np.ndarray:
+    """One real number or a non-empty 1-D sequence of them as a float64 array, each finite and in range
+    (e.g. ``tiou_thresholds`` in ``(0, 1]``)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)):
+        value = [value]
+    arr = real_array(value, name, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D sequence, got shape {shape_str(arr.shape)}")
+    ok = np.ones(arr.shape, dtype=bool)
+    if low is not None:
+        ok &= arr > low if low_open else arr >= low
+    if high is not None:
+        ok &= arr < high if high_open else arr <= high
+    if not ok.all():
+        raise ValueError(f"{name}: expected values {_interval_text(low, high, low_open, high_open)}, "
+                         f"got {arr.tolist()}")
+    return arr
+
+
+def integer_sequence(value: Any, name: str, *, low: int | None = None, high: int | None = MAX_SIZE) -> np.ndarray:
+    """One integer or a 1-D sequence of integers (may be empty) as an int64 array, order kept, each in
+    ``[low, high]`` (e.g. ``top_k``)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        value = [value]
+    arr = integer_array(value, name, 1)
+    if arr.size and ((low is not None and arr.min() < low) or (high is not None and arr.max() > high)):
+        raise ValueError(f"{name}: expected integers {_range_text(low, high, False, False)}, got {arr.tolist()}")
+    return arr
+
+
+def matching_length(arr: np.ndarray, n: int, name: str, what: str = "one per segment") -> np.ndarray:
+    """``arr`` if it has shape ``(n,)`` (an empty array when ``n == 0``), else a ValueError."""
+    if arr.shape != (n,):
+        if arr.size == 0 and n == 0:
+            return arr.reshape(0)
+        raise ValueError(f"{name}: expected shape ({n},) ({what}), got {shape_str(arr.shape)}")
+    return arr
+
+
+def segment_array(x: Any, name: str, *, finite: bool = True) -> np.ndarray:
+    """``x`` as a numpy ``(N, 2)`` array of ``[start, end)`` rows (its own integer or floating dtype)
+    with ``end > start`` in every row; finite unless ``finite=False``. An empty input gives ``(0, 2)``."""
+    arr = real_array(x, name, finite=finite)
+    if arr.size == 0 and arr.ndim in (1, 2):
+        return arr.reshape(0, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name}: expected shape (N, 2), got {shape_str(arr.shape)}")
+    bad = np.flatnonzero(~(arr[:, 1] > arr[:, 0]))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name}: expected end > start in every row, got start={arr[i, 0]}, end={arr[i, 1]} "
+                         f"at row {i}")
+    return arr
+
+
+def segments_mapping(value: Any, name: str, *, scores: bool = False) -> Mapping:
+    """A mapping ``video_id -> Segments`` (with ``scores=True``: every value has finite scores)."""
+    from .segments import Segments
+
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a mapping video_id -> Segments, got {type_name(value)}")
+    for vid, seg in value.items():
+        where = f"{name}[{vid!r}]"
+        if not isinstance(seg, Segments):
+            raise TypeError(f"{where}: expected a Segments, got {type_name(seg)}")
+        if scores:
+            if seg.scores is None:
+                raise ValueError(f"{where}: expected Segments with scores (confidences), got scores=None")
+            if len(seg) and not np.isfinite(seg.scores).all():
+                raise ValueError(f"{where}: expected finite scores, got {seg.scores[~np.isfinite(seg.scores)][0]}")
+    return value
+
+
+def like_inputs(arrays: Iterable[np.ndarray], ref: Any) -> tuple[Any, ...]:
+    """:func:`like_input` of several arrays with one look at ``ref`` (the outputs of one call)."""
+    if not is_tensor(ref):
+        return tuple(arrays)
+    import torch
+
+    device = None if ref.device.type == "cpu" else ref.device
+    outs = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    return outs if device is None else tuple(o.to(device) for o in outs)

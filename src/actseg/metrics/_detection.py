@@ -9,7 +9,9 @@ function                      reproduces
                               mean over classes per tIoU threshold, mean over thresholds.
                               ``protocol="actionformer"``: ActionFormer's Python port
                               (``libs/utils/metrics.py``): the same AP, ground-truth de-duplication and
-                              Recall@kx.
+                              Recall@kx. ``protocol="opentad"``: OpenTAD's ``mAP`` evaluator (the same AP,
+                              its de-duplication); ``protocol="mmaction2"``: mmaction2's
+                              ``ActivityNetLocalization`` (float32 tIoU, stable score sort).
 ``DetectionMAP``              the same over a dataset fed in pieces; exact under ``torch.distributed``.
 ``segment_map``               MTL-ERA ``IoU_mAP`` / ``midpoint_mAP`` (THUMOS14-style, non-interpolated, strict
                               threshold, ground-truth-major greedy matching).
@@ -34,7 +36,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._checks import check_choice, id_set, integer_array, is_tensor, shape_str, to_numpy
+from .._checks import (
+    choice,
+    flag,
+    id_set,
+    integer,
+    integer_array,
+    integer_sequence,
+    is_tensor,
+    real,
+    real_array,
+    real_sequence,
+    segments_mapping,
+    shape_str,
+)
 from ..segments import Segments
 from ._accumulator import VideoAccumulator
 
@@ -64,7 +79,10 @@ ACTIVITYNET_TIOU_THRESHOLDS = _constant(np.linspace(0.5, 0.95, 10))
 #: ``0.30000000000000004``, so a tIoU of exactly 0.3 is not a match at the third threshold.
 ACTIONFORMER_TIOU_THRESHOLDS = _constant(np.linspace(0.1, 0.5, 5))
 
-DETECTION_PROTOCOLS = ("activitynet", "actionformer")
+#: ``protocol=`` values of :func:`detection_map`: the official ActivityNet evaluator, ActionFormer's port,
+#: OpenTAD's ``mAP`` evaluator and mmaction2's ``ActivityNetLocalization``.
+DETECTION_PROTOCOLS = ("activitynet", "actionformer", "opentad", "mmaction2")
+_DEDUPE_PROTOCOLS = ("actionformer", "opentad")
 _UNKNOWN_LABELS = ("error", "ignore")
 _SEGMENT_MODES = ("iou", "midpoint")
 _DEDUPE_TOL = 1e-3  # ActionFormer remove_duplicate_annotations(tol=1e-3), in the unit of the segments
@@ -75,44 +93,15 @@ _DEDUPE_TOL = 1e-3  # ActionFormer remove_duplicate_annotations(tol=1e-3), in th
 
 
 def _thresholds(values: Any) -> np.ndarray:
-    if isinstance(values, (int, float, np.floating, np.integer)) and not isinstance(values, bool):
-        values = [values]
-    arr = np.asarray(to_numpy(values, "tiou_thresholds"), dtype=np.float64)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"tiou_thresholds: expected a non-empty 1-D sequence, got shape {shape_str(arr.shape)}")
-    if not np.all((arr > 0) & (arr <= 1)):
-        raise ValueError(f"tiou_thresholds: expected values in (0, 1], got {arr.tolist()}")
-    return arr
+    return real_sequence(values, "tiou_thresholds", low=0, high=1, low_open=True)
 
 
 def _top_k(top_k: Any) -> np.ndarray:
-    if isinstance(top_k, (int, np.integer)) and not isinstance(top_k, bool):
-        top_k = [top_k]
-    if not isinstance(top_k, (Sequence, np.ndarray)) or isinstance(top_k, str):
-        raise TypeError(f"top_k: expected a sequence of positive integers, got {type(top_k).__name__}")
-    arr = integer_array(list(top_k), "top_k", 1)
-    if arr.size and arr.min() < 1:
-        raise ValueError(f"top_k: expected positive integers, got {arr.tolist()}")
-    return arr
+    return integer_sequence(top_k, "top_k", low=1)
 
 
-def _segments_mapping(value: Any, name: str, *, scores: bool) -> Mapping:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"{name}: expected a mapping video_id -> Segments, got {type(value).__name__}")
-    for vid, seg in value.items():
-        _check_segments(seg, f"{name}[{vid!r}]", scores=scores)
-    return value
-
-
-def _check_segments(seg: Any, where: str, *, scores: bool) -> None:
-    if not isinstance(seg, Segments):
-        raise TypeError(f"{where}: expected a Segments, got {type(seg).__name__}")
-    if scores:
-        if seg.scores is None:
-            raise ValueError(f"{where}: expected Segments with scores (confidences), got scores=None")
-        if len(seg) and not np.all(np.isfinite(seg.scores)):
-            bad = seg.scores[~np.isfinite(seg.scores)][0]
-            raise ValueError(f"{where}: expected finite scores, got {bad}")
+def _dedupe_flag(value: Any) -> bool | None:
+    return None if value is None else flag(value, "dedupe_ground_truth")
 
 
 def _sorted_ids(ids: Any) -> list[Any]:
@@ -217,6 +206,13 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
           (``eval_detection.py``); ``"actionformer"`` its port in ActionFormer
           (``libs/utils/metrics.py``), which by default also de-duplicates the ground truth and
           reports Recall@kx. Per-class APs of the two are identical on the same ground truth.
+        - ``"opentad"`` reproduces OpenTAD's ``mAP`` evaluator (``opentad/evaluations/mAP.py``):
+          ActivityNet's AP after OpenTAD's de-duplication (repeats within 1e-3 only; short
+          instances are kept). OpenTAD silently drops predicted labels without ground truth: its
+          number is ``unknown_labels="ignore"``.
+        - ``"mmaction2"`` reproduces mmaction2's ``ActivityNetLocalization``: tIoU rounded to
+          float32 before it is ranked and compared with the (float64) thresholds, and equal
+          scores ranked by Python's stable sort (earlier video / position first, no warning).
         - Classes are the sorted unique ground-truth labels (the official script orders classes by
           first appearance in its JSON: per-class AP does not depend on that order, the mean can
           differ in the last bit, <= 2.2e-16).
@@ -226,7 +222,9 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
           the video is taken first. This is what the official ``argsort()[::-1]`` gives with a
           stable sort on a file whose videos are sorted by id; the official order of equal values is
           platform-dependent (NumPy's SIMD sort), so a :class:`UserWarning` is raised when tied
-          scores can change the result (ties among predictions that can be true positives).
+          scores can change the result (ties among predictions that can be true positives), and
+          another when a prediction's best tIoU among the free ground truths (at a threshold it
+          passes) is shared by instances with different boundaries.
         - Segments have ``end > start`` (validated by :class:`~actseg.segments.Segments`), so the
           official NaN tIoU of zero-length segments never arises.
 
@@ -235,19 +233,21 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
         ground_truth: ``video_id -> Segments`` (scores ignored). Ids are any hashable, sortable values.
         tiou_thresholds: thresholds in (0, 1], for example :data:`THUMOS14_TIOU_THRESHOLDS` or
             :data:`ACTIVITYNET_TIOU_THRESHOLDS` (exact ``np.linspace`` values, compared with ``>=``).
-        protocol: ``"activitynet"`` or ``"actionformer"``.
+        protocol: ``"activitynet"``, ``"actionformer"``, ``"opentad"`` or ``"mmaction2"``
+            (:data:`DETECTION_PROTOCOLS`).
         unknown_labels: what to do with predicted labels that are no ground-truth class:
             ``"error"`` (``ValueError``; the official script raises ``KeyError``) or ``"ignore"``
             (drop those predictions; ActionFormer instead re-maps them onto other classes by
             accident, see ``docs/detection.md``).
         dedupe_ground_truth: drop ground-truth instances shorter than 1e-3 and repeats of an earlier
             instance of the same video and label whose start and end are within 1e-3 (ActionFormer's
-            ``remove_duplicate_annotations``). ``None``: ``True`` for ``"actionformer"``, ``False``
-            for ``"activitynet"``.
+            ``remove_duplicate_annotations``; with ``"opentad"`` its version, which keeps short
+            instances). ``None``: ``True`` for ``"actionformer"`` and ``"opentad"``, ``False`` for
+            ``"activitynet"`` and ``"mmaction2"``.
         top_k: ``k`` values of Recall@kx: per video and class, the ``k * n_gt`` best-scored
             predictions; a ground truth is recalled when one of them has ``tIoU >= t``; recall is
-            averaged over classes. ``None``: ``(1, 5)`` for ``"actionformer"``, none for
-            ``"activitynet"``; ``()`` disables it.
+            averaged over classes. ``None``: ``(1, 5)`` for ``"actionformer"``, none for the
+            others; ``()`` disables it.
 
     Returns:
         dict with ``"mAP"`` ``(n_thr,)`` float64, ``"average_mAP"`` float, ``"ap"``
@@ -267,25 +267,23 @@ def detection_map(predictions: Mapping[Hashable, Segments], ground_truth: Mappin
         >>> out["mAP"].tolist(), out["average_mAP"]
         ([1.0, 1.0, 1.0, 1.0, 1.0], 1.0)
     """
-    protocol = check_choice(protocol, DETECTION_PROTOCOLS, "protocol")
-    unknown_labels = check_choice(unknown_labels, _UNKNOWN_LABELS, "unknown_labels")
+    protocol = choice(protocol, DETECTION_PROTOCOLS, "protocol")
+    unknown_labels = choice(unknown_labels, _UNKNOWN_LABELS, "unknown_labels")
     thresholds = _thresholds(tiou_thresholds)
-    if dedupe_ground_truth is None:
-        dedupe_ground_truth = protocol == "actionformer"
-    elif not isinstance(dedupe_ground_truth, (bool, np.bool_)):
-        raise TypeError(f"dedupe_ground_truth: expected a bool or None, got {type(dedupe_ground_truth).__name__}")
+    dedupe = _dedupe_flag(dedupe_ground_truth)
+    if dedupe is None:
+        dedupe = protocol in _DEDUPE_PROTOCOLS
     if top_k is None:
         ks = np.array([1, 5], np.int64) if protocol == "actionformer" else np.zeros(0, np.int64)
     else:
         ks = _top_k(top_k)
-    _segments_mapping(predictions, "predictions", scores=True)
-    _segments_mapping(ground_truth, "ground_truth", scores=False)
-    return _detection_map(_flatten(predictions, ground_truth), thresholds, unknown_labels,
-                          bool(dedupe_ground_truth), ks)
+    segments_mapping(predictions, "predictions", scores=True)
+    segments_mapping(ground_truth, "ground_truth")
+    return _detection_map(_flatten(predictions, ground_truth), thresholds, unknown_labels, dedupe, ks, protocol)
 
 
 def _detection_map(flat: _Flat, thresholds: np.ndarray, unknown_labels: str, dedupe: bool,
-                   ks: np.ndarray) -> dict[str, Any]:
+                   ks: np.ndarray, protocol: str) -> dict[str, Any]:
     from . import _detection_kernels as kern
 
     n_v = max(len(flat.videos), 1)
@@ -303,7 +301,8 @@ def _detection_map(flat: _Flat, thresholds: np.ndarray, unknown_labels: str, ded
         )
     if dedupe and g_s.size:
         video_start = np.searchsorted(g_vid, np.arange(n_v + 1))
-        keep = kern.dedupe_ground_truth(video_start, g_s, g_e, g_lab, _DEDUPE_TOL)
+        # ActionFormer also drops instances shorter than the tolerance; OpenTAD only end - start <= 0
+        keep = kern.dedupe_ground_truth(video_start, g_s, g_e, g_lab, _DEDUPE_TOL, protocol != "opentad")
         g_vid, g_s, g_e, g_lab = g_vid[keep], g_s[keep], g_e[keep], g_lab[keep]
     classes = np.unique(g_lab)
     n_c = classes.size
@@ -326,8 +325,10 @@ def _detection_map(flat: _Flat, thresholds: np.ndarray, unknown_labels: str, ded
     gs, ge = g_s[g_order], g_e[g_order]
     npos = np.bincount(g_cls, minlength=n_c)
 
-    # predictions: class ascending, score descending, later (video, position) first among equal scores
-    order = np.argsort(p_score, kind="stable")[::-1]
+    # predictions: class ascending, score descending; equal scores: later (video, position) first, as
+    # a stable argsort()[::-1]; mmaction2 sorts by -score with Python's stable sort: earlier first
+    mmaction2 = protocol == "mmaction2"
+    order = np.argsort(-p_score, kind="stable") if mmaction2 else np.argsort(p_score, kind="stable")[::-1]
     order = order[np.argsort(p_cls[order], kind="stable")]
     cls_sorted = p_cls[order]
     p_key = cls_sorted * n_v + p_vid[order]
@@ -336,9 +337,18 @@ def _detection_map(flat: _Flat, thresholds: np.ndarray, unknown_labels: str, ded
     _, g_bounds = _group_bounds(g_key_sorted)
     max_group = int(np.diff(g_bounds).max(initial=0))
     ps, pe = p_s[order], p_e[order]
-    _warn_ties(cls_sorted, p_score[order], hi > lo)
+    if not mmaction2:
+        _warn_ties(cls_sorted, p_score[order], hi > lo)
 
-    tp = kern.match_detections(ps, pe, lo, hi, gs, ge, thresholds, max_group)
+    tp, tiou_ties = kern.match_detections(ps, pe, lo, hi, gs, ge, thresholds, max_group, mmaction2)
+    if tiou_ties:
+        warnings.warn(
+            f"detection_map: {tiou_ties} time(s) a prediction's best tIoU was tied between free ground-truth "
+            "instances; actseg takes the later instance (a stable argsort()[::-1]). The official evaluators "
+            "order equal tIoU by a platform-dependent sort, so their AP can differ there.",
+            UserWarning,
+            stacklevel=3,
+        )
     class_start = np.searchsorted(cls_sorted, np.arange(n_c + 1))
     ap = kern.interpolated_ap(tp, class_start, npos)
     m_ap = ap.mean(axis=1)
@@ -415,12 +425,10 @@ class DetectionMAP(VideoAccumulator):
 
     def __init__(self, *, tiou_thresholds: Any, protocol: str = "activitynet", unknown_labels: str = "error",
                  dedupe_ground_truth: bool | None = None, top_k: Sequence[int] | None = None) -> None:
-        self.protocol = check_choice(protocol, DETECTION_PROTOCOLS, "protocol")
-        self.unknown_labels = check_choice(unknown_labels, _UNKNOWN_LABELS, "unknown_labels")
+        self.protocol = choice(protocol, DETECTION_PROTOCOLS, "protocol")
+        self.unknown_labels = choice(unknown_labels, _UNKNOWN_LABELS, "unknown_labels")
         self.tiou_thresholds = _thresholds(tiou_thresholds)
-        if dedupe_ground_truth is not None and not isinstance(dedupe_ground_truth, (bool, np.bool_)):
-            raise TypeError(f"dedupe_ground_truth: expected a bool or None, got {type(dedupe_ground_truth).__name__}")
-        self.dedupe_ground_truth = dedupe_ground_truth
+        self.dedupe_ground_truth = _dedupe_flag(dedupe_ground_truth)
         self.top_k = None if top_k is None else tuple(int(k) for k in _top_k(top_k))
         self.reset()
 
@@ -444,8 +452,8 @@ class DetectionMAP(VideoAccumulator):
             ValueError: predictions without or with non-finite scores.
         """
         ground_truth = {} if ground_truth is None else ground_truth
-        _segments_mapping(predictions, "predictions", scores=True)
-        _segments_mapping(ground_truth, "ground_truth", scores=False)
+        segments_mapping(predictions, "predictions", scores=True)
+        segments_mapping(ground_truth, "ground_truth")
         for name, mapping in (("predictions", predictions), ("ground_truth", ground_truth)):
             if any(vid is None for vid in mapping):
                 raise TypeError(f"{name}: expected hashable video ids, got None")
@@ -531,17 +539,13 @@ def segment_map(predictions: Mapping[Hashable, Segments], ground_truth: Mapping[
     """
     from . import _detection_kernels as kern
 
-    mode = check_choice(mode, _SEGMENT_MODES, "mode")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise TypeError(f"threshold: expected a float, got {type(threshold).__name__}")
-    threshold = float(threshold)
+    mode = choice(mode, _SEGMENT_MODES, "mode")
+    threshold = real(threshold, "threshold", low=0.0, high=1.0, high_open=True)
     if mode == "midpoint" and threshold != 0.5:
         raise ValueError(f"threshold: expected 0.5 for mode='midpoint' (the criterion is 0 or 1), got {threshold}")
-    if not 0 <= threshold < 1:
-        raise ValueError(f"threshold: expected a value in [0, 1), got {threshold}")
     bg = id_set(background, "background")
-    _segments_mapping(predictions, "predictions", scores=True)
-    _segments_mapping(ground_truth, "ground_truth", scores=False)
+    segments_mapping(predictions, "predictions", scores=True)
+    segments_mapping(ground_truth, "ground_truth")
     flat = _flatten(predictions, ground_truth)
     n_v = max(len(flat.videos), 1)
     classes = np.setdiff1d(np.unique(flat.g_lab), bg)
@@ -622,6 +626,7 @@ def frame_map(scores: Any, labels: Any, *, ignore_index: int = -100) -> dict[str
         >>> out["ap"].tolist()
         [1.0, 1.0]
     """
+    ignore_index = integer(ignore_index, "ignore_index", high=None)
     s, y = _frame_arrays(scores, labels)
     keep = y != ignore_index
     s, y = s[keep], y[keep]
@@ -645,7 +650,7 @@ def _frame_arrays(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
         if len(widths) != 1:
             raise ValueError(f"scores: expected the same number of classes K in every video, got {sorted(widths)}")
         return np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
-    s = to_numpy(scores, "scores")
+    s = real_array(scores, "scores", finite=False)
     if s.ndim == 3:
         y = integer_array(labels, "labels", 2)
         if y.shape != (s.shape[0], s.shape[2]):
@@ -658,18 +663,15 @@ def _frame_arrays(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _frame_arrays_2d(scores: Any, labels: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
-    s = to_numpy(scores, "scores" + where)
+    s = real_array(scores, "scores" + where, finite=False, dtype=np.float64)
     if s.ndim != 2:
         raise ValueError(f"scores{where}: expected shape (N, K), got {shape_str(s.shape)}")
-    if s.dtype == np.bool_ or not (np.issubdtype(s.dtype, np.floating) or np.issubdtype(s.dtype, np.integer)):
-        raise TypeError(f"scores{where}: expected real-valued scores, got dtype {s.dtype}")
     y = integer_array(labels, "labels" + where, 1)
     if y.shape[0] != s.shape[0]:
         raise ValueError(
             f"labels{where}: expected length {s.shape[0]} (the N of scores{where} of shape {shape_str(s.shape)}, "
             f"(N, K)), got {y.shape[0]}"
         )
-    s = s.astype(np.float64)
     if np.isnan(s).any():
         raise ValueError(f"scores{where}: expected no NaN, got NaN")
     return s, y

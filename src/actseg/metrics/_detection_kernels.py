@@ -117,39 +117,55 @@ def _tiou(ps, pe, gs, ge):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def match_detections(ps, pe, lo, hi, gs, ge, thresholds, max_group):  # pragma: no cover - compiled
+def match_detections(ps, pe, lo, hi, gs, ge, thresholds, max_group, float32_tiou):  # pragma: no cover
     """Greedy ActivityNet matching of score-sorted predictions, every threshold at once.
 
     Predictions ``ps/pe`` are in evaluation order (class, then descending score); the candidate
     ground truths of prediction ``r`` are ``gs/ge[lo[r]:hi[r]]`` (same class and video, input order).
     A prediction takes the free candidate of highest tIoU with ``tIoU >= t`` (equal tIoU: the later
-    candidate, which is the order of a stable reversed argsort). Returns ``tp`` (n_thr, n_pred) uint8.
+    candidate, which is the order of a stable reversed argsort). ``float32_tiou``: the tIoU is
+    rounded to float32 before it is ranked and compared (mmaction2's ``pairwise_temporal_iou``).
+
+    Returns ``tp`` (n_thr, n_pred) uint8 and the number of (prediction, threshold) selections in
+    which the highest tIoU among the free candidates was shared by two or more of them with
+    different boundaries (the choice then depends on the order of equal values).
     """
     n_p = ps.shape[0]
     n_t = thresholds.shape[0]
     tp = np.zeros((n_t, n_p), dtype=np.uint8)
     locked = np.zeros((n_t, gs.shape[0]), dtype=np.bool_)
     iou = np.empty(max(max_group, 1), dtype=np.float64)
+    ties = 0
     for r in range(n_p):
         a = lo[r]
         b = hi[r]
         if a == b:
             continue
         for j in range(a, b):
-            iou[j - a] = _tiou(ps[r], pe[r], gs[j], ge[j])
+            v = _tiou(ps[r], pe[r], gs[j], ge[j])
+            iou[j - a] = np.float64(np.float32(v)) if float32_tiou else v
         for t in range(n_t):
             thr = thresholds[t]
             best = -1
             best_iou = 0.0
+            shared = False
             for j in range(a, b):
                 v = iou[j - a]
-                if v >= thr and not locked[t, j] and (best < 0 or v >= best_iou):
-                    best = j
-                    best_iou = v
+                if v >= thr and not locked[t, j]:
+                    if best < 0 or v > best_iou:
+                        best = j
+                        best_iou = v
+                        shared = False
+                    elif v == best_iou:
+                        if gs[j] != gs[best] or ge[j] != ge[best]:  # identical duplicates: no choice
+                            shared = True
+                        best = j
             if best >= 0:
                 tp[t, r] = 1
                 locked[t, best] = True
-    return tp
+                if shared:
+                    ties += 1
+    return tp, ties
 
 
 @numba.njit(cache=True, nogil=True)
@@ -241,11 +257,12 @@ def topk_recall_hits(gs, ge, group_start, group_class, plo, phi, ps, pe, thresho
 
 
 @numba.njit(cache=True, nogil=True)
-def dedupe_ground_truth(video_start, starts, ends, labels, tol):  # pragma: no cover - compiled
-    """ActionFormer ``remove_duplicate_annotations`` per video: keep mask (bool) of the instances.
+def dedupe_ground_truth(video_start, starts, ends, labels, tol, drop_short):  # pragma: no cover - compiled
+    """``remove_duplicate_annotations`` per video: keep mask (bool) of the instances.
 
-    An instance is dropped when ``end - start < tol`` or when an earlier kept instance of the same
-    video and label has start and end within ``tol``.
+    An instance is dropped when an earlier kept instance of the same video and label has start and
+    end within ``tol``, and also, with ``drop_short`` (ActionFormer), when ``end - start < tol``.
+    Without ``drop_short`` (OpenTAD) only ``end - start <= 0`` is dropped.
     """
     n = starts.shape[0]
     keep = np.zeros(n, dtype=np.bool_)
@@ -253,7 +270,7 @@ def dedupe_ground_truth(video_start, starts, ends, labels, tol):  # pragma: no c
     for v in range(video_start.shape[0] - 1):
         m = 0
         for i in range(video_start[v], video_start[v + 1]):
-            valid = (ends[i] - starts[i]) >= tol
+            valid = (ends[i] - starts[i]) >= tol if drop_short else (ends[i] - starts[i]) > 0.0
             for q in range(m):
                 k = kept[q]
                 if abs(starts[i] - starts[k]) <= tol and abs(ends[i] - ends[k]) <= tol and labels[i] == labels[k]:

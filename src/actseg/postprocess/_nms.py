@@ -13,12 +13,23 @@ give tensors on the device of ``segments`` (the work runs on CPU copies).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from .._checks import check_choice, is_tensor, shape_str, to_numpy
+from .._checks import (
+    choice,
+    flag,
+    integer_array,
+    like_input,
+    like_inputs,
+    matching_length,
+    real,
+    real_array,
+    renamed,
+    segment_array,
+    size,
+)
 
 __all__ = ["SOFT_NMS_PRESETS", "batched_nms", "nms", "soft_nms", "soft_nms_preset"]
 
@@ -38,94 +49,17 @@ _NO_LIMIT = np.iinfo(np.int64).max
 
 
 # --------------------------------------------------------------------------------------------------
-# validation and conversion
+# conversion (validation: actseg._checks)
 
 
-def _as_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, np.ndarray):
-        arr = x
-    elif is_tensor(x):
-        x = x.detach()
-        try:
-            arr = x.numpy()  # CPU tensors: no copy
-        except (TypeError, RuntimeError):  # CUDA, bfloat16, ...
-            if x.is_floating_point() and x.element_size() < 4:
-                x = x.float()
-            arr = x.cpu().numpy()
-    else:
-        arr = to_numpy(x, name)
-    if arr.dtype.kind not in "iuf":  # bool, complex, object, strings, ...
-        if arr.size == 0 and not isinstance(x, np.ndarray) and not is_tensor(x):
-            return arr.astype(np.float64)  # an empty Python list
-        raise TypeError(f"{name}: expected integer or floating values, got dtype {arr.dtype}")
-    return arr
+def _max_num(max_num: Any) -> int:
+    value = size(max_num, "max_num", none=True)
+    return _NO_LIMIT if value is None else value
 
 
-def _check_segments(segments: Any) -> np.ndarray:
-    """``segments`` as a numpy ``(N, 2)`` array (its own dtype), finite, ``end > start``."""
-    arr = _as_numpy(segments, "segments")
-    if arr.size == 0 and arr.ndim in (1, 2):
-        return arr.reshape(0, 2)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"segments: expected shape (N, 2), got {shape_str(arr.shape)}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError("segments: expected finite values, got NaN or inf")
-    bad = np.flatnonzero(~(arr[:, 1] > arr[:, 0]))
-    if bad.size:
-        i = int(bad[0])
-        raise ValueError(
-            f"segments: expected end > start in every row, got start={arr[i, 0]}, end={arr[i, 1]} at row {i}"
-        )
-    return arr
-
-
-def _check_scores(scores: Any, n: int) -> np.ndarray:
-    arr = _as_numpy(scores, "scores")
-    if arr.shape != (n,):
-        if arr.size == 0 and n == 0:
-            return arr.reshape(0)
-        raise ValueError(f"scores: expected shape ({n},) (one per segment), got {shape_str(arr.shape)}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise ValueError("scores: expected finite values, got NaN or inf")
-    return arr
-
-
-def _check_labels(labels: Any, n: int) -> np.ndarray:
-    arr = to_numpy(labels, "labels")
-    if arr.shape != (n,):
-        if arr.size == 0 and n == 0:
-            return np.zeros(0, dtype=np.int64)
-        raise ValueError(f"labels: expected shape ({n},) (one per segment), got {shape_str(arr.shape)}")
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"labels: expected an integer dtype, got {arr.dtype}")
-    return arr.astype(np.int64, copy=False)
-
-
-def _check_real(value: Any, name: str, *, low: float | None = None, high: float | None = None, open_low: bool = False):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
-    value = float(value)
-    ok = math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if open_low else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        lo = "" if low is None else (f" > {low}" if open_low else f" >= {low}")
-        hi = "" if high is None else f" <= {high}"
-        rng = f"a finite number{lo}{' and' if lo and hi else ''}{hi}"
-        raise ValueError(f"{name}: expected {rng}, got {value!r}")
-    return value
-
-
-def _check_max_num(max_num: Any) -> int:
-    if max_num is None:
-        return _NO_LIMIT
-    if isinstance(max_num, bool) or not isinstance(max_num, (int, np.integer)):
-        raise TypeError(f"max_num: expected None or a positive integer, got {type(max_num).__name__}")
-    if max_num < 1:
-        raise ValueError(f"max_num: expected None or a positive integer, got {max_num}")
-    return int(max_num)
+def _segments_and_scores(segments: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    seg = segment_array(segments, "segments")
+    return seg, matching_length(real_array(scores, "scores"), seg.shape[0], "scores")
 
 
 def _float32_work(seg: np.ndarray, sc: np.ndarray):
@@ -138,16 +72,6 @@ def _float32_work(seg: np.ndarray, sc: np.ndarray):
     return x1, x2, scores, areas
 
 
-def _like(arr: np.ndarray, ref: Any) -> Any:
-    """``arr`` as a tensor on ``ref``'s device when ``ref`` is a tensor, else unchanged."""
-    if is_tensor(ref):
-        import torch
-
-        out = torch.from_numpy(np.ascontiguousarray(arr))
-        return out if ref.device.type == "cpu" else out.to(ref.device)
-    return arr
-
-
 def _fast_inputs(segments: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, bool]:
     """float32 ``(N, 2)`` rows and ``(N,)`` scores for the kernels, and whether the kernel must validate.
 
@@ -155,8 +79,8 @@ def _fast_inputs(segments: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, bo
     message then comes from the numpy validators); other dtypes are validated here on their own
     values (float64 rows can only collapse to ``end == start`` by the float32 rounding) and cast.
     """
-    seg = _as_numpy(segments, "segments")
-    sc = _as_numpy(scores, "scores")
+    seg = real_array(segments, "segments", finite=False)
+    sc = real_array(scores, "scores", finite=False)
     if (
         seg.dtype == np.float32
         and sc.dtype == np.float32
@@ -165,15 +89,13 @@ def _fast_inputs(segments: Any, scores: Any) -> tuple[np.ndarray, np.ndarray, bo
         and sc.shape == (seg.shape[0],)
     ):
         return np.ascontiguousarray(seg), np.ascontiguousarray(sc), True
-    seg = _check_segments(seg)
-    sc = _check_scores(sc, seg.shape[0])
+    seg, sc = _segments_and_scores(seg, sc)
     return np.ascontiguousarray(seg, dtype=np.float32), np.ascontiguousarray(sc, dtype=np.float32), False
 
 
 def _raise_bad_row(seg: np.ndarray, sc: np.ndarray) -> None:
     """Re-validate with the numpy validators after a kernel reported a bad row (they raise)."""
-    _check_segments(seg)
-    _check_scores(sc, seg.shape[0])
+    _segments_and_scores(seg, sc)
     raise ValueError("segments: expected finite rows with end > start")  # pragma: no cover
 
 
@@ -240,18 +162,16 @@ def soft_nms(
     """
     from ._nms_kernels import softnms_run
 
-    method_id = _METHODS.get(method) if isinstance(method, str) else None
-    if method_id is None:
-        check_choice(method, tuple(_METHODS), "method")
-    thr = _check_real(iou_threshold, "iou_threshold")
-    sig = _check_real(sigma, "sigma", low=0.0, open_low=True)
-    low = _check_real(min_score, "min_score")
-    limit = _check_max_num(max_num)
+    method_id = _METHODS[choice(method, tuple(_METHODS), "method")]
+    thr = real(iou_threshold, "iou_threshold")
+    sig = real(sigma, "sigma", low=0.0, low_open=True)
+    low = real(min_score, "min_score")
+    limit = _max_num(max_num)
     seg, sc, check = _fast_inputs(segments, scores)
     bad, keep, out = softnms_run(seg, sc, check, np.float32(thr), np.float32(sig), np.float32(low), method_id, limit)
     if bad >= 0:
         _raise_bad_row(seg, sc)
-    return _like(keep, segments), _like(out, segments)
+    return like_inputs((keep, out), segments)
 
 
 def nms(segments: Any, scores: Any, *, iou_threshold: float) -> Any:
@@ -281,12 +201,12 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float) -> Any:
     """
     from ._nms_kernels import hardnms_run
 
-    thr = _check_real(iou_threshold, "iou_threshold")
+    thr = real(iou_threshold, "iou_threshold")
     seg, sc, check = _fast_inputs(segments, scores)
     bad, keep = hardnms_run(seg, sc, check, np.float32(thr))
     if bad >= 0:
         _raise_bad_row(seg, sc)
-    return _like(keep, segments)
+    return like_input(keep, segments)
 
 
 def batched_nms(
@@ -346,24 +266,18 @@ def batched_nms(
     """
     from ._nms_kernels import hardnms_groups, segment_voting, softnms_groups
 
-    thr = _check_real(iou_threshold, "iou_threshold")
-    low = _check_real(min_score, "min_score")
-    limit = _check_max_num(max_num)
-    sig = _check_real(sigma, "sigma", low=0.0, open_low=True)
-    vote = _check_real(voting_threshold, "voting_threshold", low=0.0, high=1.0)
-    for name, flag in (("soft", soft), ("class_agnostic", class_agnostic)):
-        if not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name}: expected a bool, got {type(flag).__name__}")
-    seg = _check_segments(segments)
+    thr = real(iou_threshold, "iou_threshold")
+    low = real(min_score, "min_score")
+    limit = _max_num(max_num)
+    sig = real(sigma, "sigma", low=0.0, low_open=True)
+    vote = real(voting_threshold, "voting_threshold", low=0.0, high=1.0)
+    soft = flag(soft, "soft")
+    class_agnostic = flag(class_agnostic, "class_agnostic")
+    seg, sc = _segments_and_scores(segments, scores)
     n = seg.shape[0]
-    sc = _check_scores(scores, n)
-    lab = _check_labels(labels, n)
+    lab = matching_length(integer_array(labels, "labels"), n, "labels")
     if n == 0:
-        return (
-            _like(np.zeros((0, 2), np.float32), segments),
-            _like(np.zeros(0, np.float32), segments),
-            _like(np.zeros(0, np.int64), segments),
-        )
+        return like_inputs((np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)), segments)
 
     x1, x2, work, areas = _float32_work(seg, sc)
     if class_agnostic:
@@ -394,14 +308,11 @@ def batched_nms(
         segment_voting(out_x1, out_x2, all_x1, all_x2, sc.astype(np.float32), np.float32(vote), voted)
         out_seg = voted
     final = np.argsort(-out_sc, kind="stable")[: min(limit, out_sc.shape[0])]
-    return (
-        _like(out_seg[final], segments),
-        _like(out_sc[final], segments),
-        _like(lab[out_idx[final]], segments),
-    )
+    return like_inputs((out_seg[final], out_sc[final], lab[out_idx[final]]), segments)
 
 
-def soft_nms_preset(segments: Any, scores: Any, *, preset: str, **params: float) -> tuple[Any, Any]:
+def soft_nms_preset(segments: Any, scores: Any, *, reference: str | None = None, preset: str | None = None,
+                    **params: float) -> tuple[Any, Any]:
     """The pandas Soft-NMS of BMN, G-TAD (BSN lineage) or TAGS/GSMT, reproduced exactly (float64).
 
     These are not ActionFormer's op; each is a Python loop over a score-sorted DataFrame:
@@ -416,7 +327,7 @@ def soft_nms_preset(segments: Any, scores: Any, *, preset: str, **params: float)
     **The last remaining candidate is never emitted** and a single candidate gives nothing (their
     pipelines skip the call when there is at most one proposal).
 
-    Presets and parameters (defaults in :data:`SOFT_NMS_PRESETS`):
+    References and parameters (defaults in :data:`SOFT_NMS_PRESETS`):
         * ``"bmn"`` (``alpha=0.4, t1=0.5, t2=0.9, max_num=101``): true IoU; decay
           ``s *= exp(-IoU²/alpha)`` only if ``IoU > t1 + (t2 - t1) * width(selected)`` (widths in
           the normalised [0, 1] time of BMN).
@@ -430,8 +341,11 @@ def soft_nms_preset(segments: Any, scores: Any, *, preset: str, **params: float)
     Args:
         segments: ``(N, 2)`` ``[xmin, xmax]`` rows (cast to float64).
         scores: ``(N,)`` scores (cast to float64).
-        preset: ``"bmn"``, ``"gtad"`` or ``"tags"``.
-        **params: overrides of the preset's parameters (names above).
+        reference: the code reproduced, ``"bmn"``, ``"gtad"`` or ``"tags"`` (required; the
+            ``reference=`` of ``docs/conventions.md``).
+        preset: deprecated spelling of ``reference`` (works until the next minor release, with a
+            ``DeprecationWarning``).
+        **params: overrides of the reference's parameters (names above).
 
     Returns:
         ``(keep, scores)``: int64 indices into ``segments`` in emission order and the float64
@@ -439,29 +353,32 @@ def soft_nms_preset(segments: Any, scores: Any, *, preset: str, **params: float)
 
     Example:
         >>> seg = np.array([[0.0, 0.5], [0.1, 0.5], [0.6, 0.9]])
-        >>> keep, sc = soft_nms_preset(seg, np.array([0.9, 0.8, 0.7]), preset="gtad")
+        >>> keep, sc = soft_nms_preset(seg, np.array([0.9, 0.8, 0.7]), reference="gtad")
         >>> keep.tolist(), sc.round(4).tolist()
         ([0, 2], [0.9, 0.7])
     """
     from ._nms_kernels import softnms_preset
 
-    check_choice(preset, tuple(SOFT_NMS_PRESETS), "preset")
-    values = dict(SOFT_NMS_PRESETS[preset])
+    reference = renamed(reference, preset, new="reference", old="preset", default=None)
+    if reference is None:
+        raise TypeError("reference: expected one of 'bmn', 'gtad', 'tags', got None (a required keyword)")
+    reference = choice(reference, tuple(SOFT_NMS_PRESETS), "reference")
+    values = dict(SOFT_NMS_PRESETS[reference])
     unknown = sorted(set(params) - set(values))
     if unknown:
-        raise TypeError(f"params: preset {preset!r} takes {sorted(values)}, got unexpected {unknown}")
+        raise TypeError(f"params: reference {reference!r} takes {sorted(values)}, got unexpected {unknown}")
     values.update(params)
-    limit = _check_max_num(values.pop("max_num"))
-    if preset == "bmn":
-        alpha = _check_real(values["alpha"], "alpha", low=0.0, open_low=True)
-        p = (alpha, _check_real(values["t1"], "t1"), _check_real(values["t2"], "t2"))
-    elif preset == "gtad":
-        divisor = _check_real(values["nms_threshold"], "nms_threshold", low=0.0, open_low=True)
-        p = (divisor, _check_real(values["max_length"], "max_length", low=0.0, open_low=True), 0.0)
+    limit = _max_num(values.pop("max_num"))
+    if reference == "bmn":
+        alpha = real(values["alpha"], "alpha", low=0.0, low_open=True)
+        p = (alpha, real(values["t1"], "t1"), real(values["t2"], "t2"))
+    elif reference == "gtad":
+        divisor = real(values["nms_threshold"], "nms_threshold", low=0.0, low_open=True)
+        p = (divisor, real(values["max_length"], "max_length", low=0.0, low_open=True), 0.0)
     else:
-        p = (_check_real(values["nms_threshold"], "nms_threshold", low=0.0, open_low=True), 0.0, 0.0)
-    seg = _check_segments(segments).astype(np.float64)
-    sc = _check_scores(scores, seg.shape[0]).astype(np.float64)
+        p = (real(values["nms_threshold"], "nms_threshold", low=0.0, low_open=True), 0.0, 0.0)
+    seg, sc = _segments_and_scores(segments, scores)
+    seg, sc = seg.astype(np.float64), sc.astype(np.float64)
     # pandas DataFrame.sort_values(by="score", ascending=False) -> nargsort(kind="quicksort")
     order = np.arange(sc.shape[0])[::-1][sc[::-1].argsort(kind="quicksort")][::-1]
     starts = np.ascontiguousarray(seg[order, 0])
@@ -469,5 +386,5 @@ def soft_nms_preset(segments: Any, scores: Any, *, preset: str, **params: float)
     ordered = np.ascontiguousarray(sc[order])
     keep = np.empty(sc.shape[0], dtype=np.int64)
     out = np.empty(sc.shape[0], dtype=np.float64)
-    k = softnms_preset(starts, ends, ordered, _PRESET_IDS[preset], p[0], p[1], p[2], limit, keep, out)
-    return _like(order[keep[:k]].astype(np.int64), segments), _like(out[:k], segments)
+    k = softnms_preset(starts, ends, ordered, _PRESET_IDS[reference], p[0], p[1], p[2], limit, keep, out)
+    return like_inputs((order[keep[:k]].astype(np.int64), out[:k]), segments)

@@ -14,24 +14,94 @@ METHOD_HARD = 0
 METHOD_LINEAR = 1
 METHOD_GAUSSIAN = 2
 
+_INT32_MIN = np.int32(-(2**31))
+_INT32_MAX = np.int32(2**31 - 1)
+
 PRESET_BMN = 0
 PRESET_GTAD = 1
 PRESET_TAGS = 2
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_max(sc, lo, hi):  # pragma: no cover - compiled
-    """Position of the first maximum of ``sc[lo:hi]`` (strict ``<`` scan, as the C++ op)."""
-    best = lo
-    best_score = sc[lo]
-    for pos in range(lo + 1, hi):
-        if best_score < sc[pos]:
-            best_score = sc[pos]
-            best = pos
-    return best
+def _below_and_top(sc, bits, lo, hi, min_score):  # pragma: no cover - compiled
+    """How many of ``sc[lo:hi]`` are ``< min_score``, and the int32 key of their maximum.
+
+    ``bits`` is ``sc`` viewed as int32; the key ``v ^ ((v >> 31) & INT32_MAX)`` orders like the
+    floats (it is its own inverse). Integer max reductions vectorise, float ones do not.
+    """
+    ss = sc[lo:hi]
+    sb = bits[lo:hi]
+    below = 0
+    top = _INT32_MIN
+    for pos in range(ss.shape[0]):
+        below += ss[pos] < min_score
+        v = sb[pos]
+        key = v ^ ((v >> 31) & _INT32_MAX)
+        top = key if key > top else top
+    return below, top
 
 
 @numba.njit(cache=True, nogil=True)
+def _find_below(sc, lo, hi, threshold):  # pragma: no cover - compiled
+    """First position in ``[lo, hi)`` with ``sc < threshold`` (``hi`` if none); whole blocks of 32 are
+    skipped with a vectorised count."""
+    q = lo
+    while q + 32 <= hi:
+        blk = sc[q : q + 32]
+        c = 0
+        for j in range(blk.shape[0]):
+            c += blk[j] < threshold
+        if c:
+            break
+        q += 32
+    while q < hi and not sc[q] < threshold:
+        q += 1
+    return q
+
+
+@numba.njit(cache=True, nogil=True)
+def _find_equal(sc, lo, hi, value):  # pragma: no cover - compiled
+    """First position in ``[lo, hi)`` with ``sc == value`` (``hi`` if none), blocks of 32 as above."""
+    q = lo
+    while q + 32 <= hi:
+        blk = sc[q : q + 32]
+        c = 0
+        for j in range(blk.shape[0]):
+            c += blk[j] == value
+        if c:
+            break
+        q += 32
+    while q < hi and sc[q] != value:
+        q += 1
+    return q
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _decay_linear_or_hard(x1, x2, sc, areas, lo, hi, ix1, ix2, iarea, iou_threshold, linear):  # pragma: no cover
+    """Decay ``sc[lo:hi]`` by the selected segment ``(ix1, ix2)``: ``1 - IoU`` (linear) or 0 (hard)
+    where ``IoU >= iou_threshold``, else 1 (exact: the score is unchanged). Branch-free (selects), its
+    own function so that LLVM vectorises the loop, division included (``error_model="numpy"``
+    drops numba's zero-division check; the denominator is ``>= 1e-6``). ``std::max``/``std::min``
+    of the C++ op and these selects give the same value for finite inputs (a signed zero never
+    reaches a weight)."""
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    # slices and a loop from 0: numba then knows the index is not negative (no wrap-around test)
+    s1 = x1[lo:hi]
+    s2 = x2[lo:hi]
+    sa = areas[lo:hi]
+    ss = sc[lo:hi]
+    for pos in range(ss.shape[0]):  # ``linear`` is loop-invariant: LLVM unswitches the loop
+        b = s2[pos]
+        a = s1[pos]
+        d = (b if b < ix2 else ix2) - (a if a > ix1 else ix1)
+        inter = d if d > zero else zero
+        ovr = inter / (iarea + sa[pos] - inter)
+        weight = (one - ovr) if linear else zero
+        ss[pos] *= weight if ovr >= iou_threshold else one
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, method, limit):  # pragma: no cover
     """ActionFormer ``softnms_1d_cpu`` on the working arrays; returns the number of kept segments.
 
@@ -44,19 +114,35 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
     (decayed) scores, ``x1[:k], x2[:k]`` their boundaries.
 
     Same arithmetic and the same working-order permutations as the C++ loop: select the first
-    maximum of the remaining scores, swap it to position ``i``, decay every later segment, and
+    maximum of the remaining scores (a strict ``<`` scan in the op: the first position holding the
+    largest value), swap it to position ``i``, decay every later segment, and
     remove a segment whose score drops below ``min_score`` by copying the last working segment
-    into its place. The decay and the removal are split into two passes (each segment is still
-    decayed exactly once per selection and removals happen in the same positions and order), and
-    the next maximum is found while the second pass finalises positions. Gaussian weights of
-    disjoint pairs are exactly 1 (``exp(-0) = 1``), so their ``exp`` is skipped.
+    into its place. The C++ loop does the three in one pass; here they are three passes that give
+    the same array (each segment is decayed exactly once per selection, removals happen in the same
+    positions and order, and the first maximum is taken over the final working order):
+
+    1. decay: for ``"hard"``/``"linear"`` branch-free, so that LLVM vectorises it (the division
+       included: ``error_model="numpy"`` drops numba's zero-division check; the denominator is
+       ``>= 1e-6``); a weight of exactly 1 leaves a score unchanged, as in the C++ op. Gaussian
+       weights of disjoint pairs are exactly 1 (``exp(-0) = 1``), so their ``exp`` is skipped;
+    2. a vectorised count of the scores below ``min_score`` and the largest score (on int32 keys
+       that order like the floats);
+    3. removal, only when something fell below: a scan for the next score ``< min_score``, the
+       last segment that is not below copied into its place (the op copies the last one and looks
+       at it again: the same array);
+    4. the first position holding that largest score: the survivors hold it (every removed score
+       is below ``min_score``, hence below it) unless nothing survives.
     """
     n = sc.shape[0]
     if n == 0:
         return 0
     zero = np.float32(0.0)
-    one = np.float32(1.0)
-    max_pos = _first_max(sc, 0, n)
+    bits = sc.view(np.int32)
+    key_buf = np.empty(1, dtype=np.int32)
+    key_float = key_buf.view(np.float32)
+    _, top = _below_and_top(sc, bits, 0, n, zero)
+    key_buf[0] = top ^ ((top >> 31) & _INT32_MAX)  # the key map is its own inverse
+    max_pos = _find_equal(sc, 0, n, key_float[0])
     i = 0
     while i < n and i < limit:
         # swap the segment with the maximal score to position i
@@ -76,44 +162,48 @@ def softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, me
         areas[i] = iarea
         inds[i] = iind
 
-        # pass 1: decay every later segment once
+        # pass 1: decay every later segment once (min/max as selects: std::max/std::min give the
+        # same value for finite inputs; a signed zero never reaches a weight)
         if method == 2:
             for pos in range(i + 1, n):
-                inter = max(zero, min(ix2, x2[pos]) - max(ix1, x1[pos]))
+                b = x2[pos]
+                a = x1[pos]
+                inter = (b if b < ix2 else ix2) - (a if a > ix1 else ix1)
                 if inter > zero:
                     ovr = inter / (iarea + areas[pos] - inter)
                     sc[pos] *= np.exp(-(ovr * ovr) / sigma)
-        elif method == 1:
-            for pos in range(i + 1, n):
-                inter = max(zero, min(ix2, x2[pos]) - max(ix1, x1[pos]))
-                ovr = inter / (iarea + areas[pos] - inter)
-                if ovr >= iou_threshold:
-                    sc[pos] *= one - ovr
         else:
-            for pos in range(i + 1, n):
-                inter = max(zero, min(ix2, x2[pos]) - max(ix1, x1[pos]))
-                ovr = inter / (iarea + areas[pos] - inter)
-                if ovr >= iou_threshold:
-                    sc[pos] *= zero
+            _decay_linear_or_hard(x1, x2, sc, areas, i + 1, n, ix1, ix2, iarea, iou_threshold, method == 1)
 
-        # pass 2: remove segments below min_score (copy the last one in), track the next maximum
-        pos = i + 1
-        max_pos = -1
-        max_score = zero
-        while pos < n:
-            if sc[pos] < min_score:
-                last = n - 1
-                x1[pos] = x1[last]
-                x2[pos] = x2[last]
-                sc[pos] = sc[last]
-                areas[pos] = areas[last]
-                inds[pos] = inds[last]
-                n = last
-            else:
-                if max_pos < 0 or max_score < sc[pos]:
-                    max_score = sc[pos]
-                    max_pos = pos
-                pos += 1
+        # pass 2 (vectorised): how many scores fell below min_score, and the largest score
+        below, top = _below_and_top(sc, bits, i + 1, n, min_score)
+        # pass 3: remove segments below min_score. The op copies the last segment into the hole and
+        # looks at it again, so a hole ends up holding the last segment that is not below (the ones
+        # after it are removed on the way): two pointers give the same array without the copies.
+        lo = i + 1
+        hi = n - 1
+        while below > 0:
+            if not sc[lo] < min_score:  # dense removals (clustered input): usually the next one
+                lo = _find_below(sc, lo + 1, hi + 1, min_score)
+            below -= 1
+            while hi > lo and sc[hi] < min_score:
+                hi -= 1
+                below -= 1
+            if hi == lo:
+                hi = lo - 1
+                break
+            x1[lo] = x1[hi]
+            x2[lo] = x2[hi]
+            sc[lo] = sc[hi]
+            areas[lo] = areas[hi]
+            inds[lo] = inds[hi]
+            hi -= 1
+            lo += 1
+        n = hi + 1
+        # pass 4: the first position (in working order) holding the maximum
+        if i + 1 < n:
+            key_buf[0] = top ^ ((top >> 31) & _INT32_MAX)  # the key map is its own inverse
+            max_pos = _find_equal(sc, i + 1, n, key_float[0])
         i += 1
     return min(n, limit)
 
@@ -124,7 +214,8 @@ def float32_work(seg, scores, check):  # pragma: no cover - compiled
 
     ``areas = x2 - x1 + 1e-6`` in float32, as the C++ op. With ``check``, returns ``bad >= 0``, the
     first row whose boundaries are not finite with ``end > start`` or whose score is not finite
-    (``-1`` when every row is fine).
+    (``-1`` when every row is fine); a vectorised count first (``v - v == 0`` is false for inf
+    and NaN), the row only when the count is not 0.
     """
     n = seg.shape[0]
     x1 = np.empty(n, dtype=np.float32)
@@ -133,16 +224,29 @@ def float32_work(seg, scores, check):  # pragma: no cover - compiled
     areas = np.empty(n, dtype=np.float32)
     inds = np.arange(n)
     eps = np.float32(1e-6)
-    bad = -1
+    zero = np.float32(0.0)
     for j in range(n):
-        a = seg[j, 0]
-        b = seg[j, 1]
-        x1[j] = a
-        x2[j] = b
+        x1[j] = seg[j, 0]
+        x2[j] = seg[j, 1]
         sc[j] = scores[j]
-        areas[j] = (b - a) + eps
-        if check and bad < 0 and not (b > a and np.isfinite(a) and np.isfinite(b) and np.isfinite(scores[j])):
-            bad = j
+    for j in range(n):
+        areas[j] = (x2[j] - x1[j]) + eps
+    bad = -1
+    if check:
+        n_bad = 0
+        for j in range(n):
+            a = x1[j]
+            b = x2[j]
+            v = sc[j]
+            fine = (b > a) & (a - a == zero) & (b - b == zero) & (v - v == zero)
+            n_bad += 0 if fine else 1
+        if n_bad:
+            for j in range(n):
+                a = x1[j]
+                b = x2[j]
+                if not (b > a and np.isfinite(a) and np.isfinite(b) and np.isfinite(sc[j])):
+                    bad = j
+                    break
     return x1, x2, sc, areas, inds, bad
 
 
@@ -153,7 +257,7 @@ def softnms_run(seg, scores, check, iou_threshold, sigma, min_score, method, lim
     if bad >= 0:
         return bad, inds[:0], sc[:0]
     k = softnms_inplace(x1, x2, sc, areas, inds, iou_threshold, sigma, min_score, method, limit)
-    return bad, inds[:k].copy(), sc[:k].copy()
+    return bad, inds[:k], sc[:k]
 
 
 @numba.njit(cache=True, nogil=True)
