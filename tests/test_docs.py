@@ -40,16 +40,6 @@ _FENCE = re.compile(r"^(\s*)(```+|~~~+)\s*([\w+-]*)")
 _PYTHON = {"python", "py", "python3"}
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-# Docstring examples and Markdown files known to fail when this test was written, each with why.
-# They belong to other modules' owners; the entries are expected failures (xfail, not strict) so that
-# the suite stays green while they are fixed, and must be deleted as they are fixed.
-KNOWN_DOCTEST_FAILURES: dict[str, str] = {
-}
-KNOWN_MARKDOWN_FAILURES: dict[str, str] = {
-    "docs/detection.md": "line 146: undefined ground_truth; 202: undefined scores",
-    "docs/postprocess_nms.md": "line 171: undefined scores_all",
-}
-
 
 # ---------------------------------------------------------------------------------------------- doctests
 
@@ -68,12 +58,8 @@ def _doctests() -> list:
         module = importlib.import_module(name)
         for test in finder.find(module, name):
             if test.examples and (test.name == name or test.name.startswith(f"{name}.")):
-                cases.append(pytest.param(test, id=test.name, marks=_known(KNOWN_DOCTEST_FAILURES, test.name)))
+                cases.append(pytest.param(test, id=test.name))
     return sorted(cases, key=lambda case: case.id)
-
-
-def _known(known: dict[str, str], key: str) -> list:
-    return [pytest.mark.xfail(reason=known[key], strict=False)] if key in known else []
 
 
 @pytest.mark.parametrize("test", _doctests())
@@ -127,7 +113,7 @@ def _markdown_files() -> list:
     for path in files:
         key = str(path.relative_to(ROOT))
         if python_blocks(path.read_text(encoding="utf-8")):
-            cases.append(pytest.param(path, id=key, marks=_known(KNOWN_MARKDOWN_FAILURES, key)))
+            cases.append(pytest.param(path, id=key))
     return cases
 
 

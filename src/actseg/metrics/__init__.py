@@ -2,8 +2,8 @@
 
 - Temporal action segmentation: :func:`accuracy`, :func:`edit_score`, :func:`segment_stats`,
   :func:`f1_score` (one video) and :class:`SegmentationMetrics` (a dataset, DDP-exact). Percentages.
-- Temporal action localization: :func:`detection_map` and :class:`DetectionMAP` (ActivityNet and
-  ActionFormer protocols), the threshold sets, :func:`segment_map` and :func:`frame_map` (MTL-ERA's
+- Temporal action localization: :func:`detection_map` and :class:`DetectionMAP` (ActivityNet, ActionFormer,
+  OpenTAD and mmaction2 protocols), the threshold sets, :func:`segment_map` and :func:`frame_map` (MTL-ERA's
   skeleton-TAS "mAP"s). Fractions in [0, 1].
 - Boundaries (temporal action parsing, generic event boundaries): :func:`boundary_f1` and
   :class:`BoundaryF1` with the TAPOS, Kinetics-GEBD and ASRF protocols.

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import (
+    check_labels_nonnegative,
     choice,
     flag,
     integer_array,
@@ -163,7 +164,7 @@ def soft_nms(
     from ._nms_kernels import softnms_run
 
     method_id = _METHODS[choice(method, tuple(_METHODS), "method")]
-    thr = real(iou_threshold, "iou_threshold")
+    thr = real(iou_threshold, "iou_threshold", low=0.0, high=1.0)
     sig = real(sigma, "sigma", low=0.0, low_open=True)
     low = real(min_score, "min_score")
     limit = _max_num(max_num)
@@ -201,7 +202,7 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float) -> Any:
     """
     from ._nms_kernels import hardnms_run
 
-    thr = real(iou_threshold, "iou_threshold")
+    thr = real(iou_threshold, "iou_threshold", low=0.0, high=1.0)
     seg, sc, check = _fast_inputs(segments, scores)
     bad, keep = hardnms_run(seg, sc, check, np.float32(thr))
     if bad >= 0:
@@ -266,7 +267,7 @@ def batched_nms(
     """
     from ._nms_kernels import hardnms_groups, segment_voting, softnms_groups
 
-    thr = real(iou_threshold, "iou_threshold")
+    thr = real(iou_threshold, "iou_threshold", low=0.0, high=1.0)
     low = real(min_score, "min_score")
     limit = _max_num(max_num)
     sig = real(sigma, "sigma", low=0.0, low_open=True)
@@ -276,6 +277,7 @@ def batched_nms(
     seg, sc = _segments_and_scores(segments, scores)
     n = seg.shape[0]
     lab = matching_length(integer_array(labels, "labels"), n, "labels")
+    check_labels_nonnegative(lab, "labels")
     if n == 0:
         return like_inputs((np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)), segments)
 
