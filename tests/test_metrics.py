@@ -160,7 +160,7 @@ def test_protocol_epsilons_on_perfect_prediction(protocol):
         (lambda: edit_score([True], [False]), TypeError, "pred: expected an integer dtype, got bool"),
         (lambda: edit_score([[0]], [[0]]), ValueError, "pred: expected a 1-D array"),
         (lambda: segment_stats([0], [0], overlaps=[0.0]), ValueError,
-         r"overlaps: expected values > 0 and <= 1, got 0.0 at index 0"),
+         r"overlaps: expected values in \(0, 1\], got 0.0 at index 0"),
         (lambda: segment_stats([0], [0], overlaps=[]), ValueError, "overlaps: expected at least one"),
         (lambda: f1_score([0], [0], background=[-1]), ValueError, "background: expected class ids >= 0"),
         (lambda: f1_score([0], [0], background="bg"), TypeError, "background"),
@@ -604,7 +604,7 @@ def test_checks_helpers_added_for_the_metrics():
     from actseg._checks import no_nan, values_in_range
 
     assert values_in_range(np.array([0.5, 1.0]), "overlaps", low=0, high=1, low_open=True).tolist() == [0.5, 1.0]
-    with pytest.raises(ValueError, match=r"overlaps: expected values > 0 and <= 1, got 1.5 at index \(1, 0\)"):
+    with pytest.raises(ValueError, match=r"overlaps: expected values in \(0, 1\], got 1.5 at index \(1, 0\)"):
         values_in_range(np.array([[0.5], [1.5]]), "overlaps", low=0, high=1, low_open=True)
     with pytest.raises(ValueError, match="tolerance: expected values >= 0, got nan at index 0"):
         values_in_range(np.array([np.nan]), "tolerance", low=0)

@@ -463,7 +463,7 @@ def file_path(value: Any, name: str = "path") -> Any:
     raise TypeError(f"{name}: expected a path (str or os.PathLike), got {type_name(value)} {value!r}")
 
 # ---------------------------------------------------------------------------------------------
-# tensors compared with another tensor, tensor values in a range (losses)
+# tensors compared with another tensor (losses)
 
 
 def tensor_like(x: Any, name: str, ref: Any, ref_name: str, *, dtype: str | Any = "floating") -> Any:
@@ -476,49 +476,57 @@ def tensor_like(x: Any, name: str, ref: Any, ref_name: str, *, dtype: str | Any 
     return tensor(x, name, None, dtype=dtype)
 
 
-def tensor_range(x: Any, name: str, low: float | None = None, high: float | None = None, *,
-                 what: str = "values") -> Any:
-    """ValueError if a tensor with values holds NaN, an infinity or an entry outside ``[low, high]``.
-
-    Meta tensors pass (no values); integer tensors are compared as they are. Returns ``x``.
-    """
-    if not has_values(x) or x.numel() == 0:
-        return x
-    import torch
-
-    bad = ~torch.isfinite(x) if x.is_floating_point() else torch.zeros_like(x, dtype=torch.bool)
-    if low is not None:
-        bad |= x < low
-    if high is not None:
-        bad |= x > high
-    if bool(bad.any()):
-        rng = _range_text(low, high, False, False)
-        value = x[bad][0].item()
-        what = f"finite {what}" if x.is_floating_point() else what
-        raise ValueError(f"{name}: expected {what}{' ' + rng if rng else ''}, got {value} "
-                         f"at index {tuple(int(i) for i in torch.nonzero(bad)[0])}")
 
 # ---------------------------------------------------------------------------------------------
-# array ranges, NaN checks (metrics)
+# NaN checks (metrics)
 
 
-def values_in_range(arr: np.ndarray, name: str, *, low: float | None = None, high: float | None = None,
-                    low_open: bool = False, high_open: bool = False) -> np.ndarray:
-    """ValueError naming ``name`` unless every value of a real numpy array lies in the given range.
 
-    The array form of :func:`real`'s range (e.g. tolerances ``>= 0``, IoU thresholds in ``(0, 1]``);
-    NaN is out of every range. Returns ``arr``.
+def _interval(low: Any, high: Any, low_open: bool, high_open: bool) -> str:
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    return _range_text(low, high, low_open, high_open)
+
+
+def values_in_range(x: Any, name: str, *, low: float | None = None, high: float | None = None,
+                    low_open: bool = False, high_open: bool = False, allow_nan: bool = False,
+                    finite: bool = False, what: str = "values") -> Any:
+    """ValueError naming ``name`` unless every value of a tensor or array lies in the given range.
+
+    The array form of :func:`real`'s range (probabilities in ``[0, 1]``, tolerances ``>= 0``, IoU
+    thresholds in ``(0, 1]``). NaN is out of every range unless ``allow_nan``; with ``finite``
+    infinities are out too. Tensors are checked on their device; meta tensors pass (no values).
+    Returns ``x``.
     """
-    bad = np.isnan(arr) if arr.dtype.kind == "f" else np.zeros(arr.shape, dtype=bool)
+    if is_tensor(x):
+        if x.is_meta or x.numel() == 0:
+            return x
+        import torch as xp
+
+        x_ = x.detach()
+        floating, nonzero = x_.is_floating_point(), xp.nonzero
+        bad = xp.zeros_like(x_, dtype=xp.bool)
+    else:
+        xp = np
+        x_ = np.asarray(x)
+        floating, nonzero = x_.dtype.kind == "f", np.argwhere
+        bad = np.zeros(x_.shape, dtype=bool)
+    nan = xp.isnan(x_) if floating else None
+    if floating and finite:
+        bad |= xp.isinf(x_)
     if low is not None:
-        bad |= arr <= low if low_open else arr < low
+        bad |= x_ <= low if low_open else x_ < low
     if high is not None:
-        bad |= arr >= high if high_open else arr > high
-    if bad.any():
-        value = arr[bad].flat[0]
-        raise ValueError(f"{name}: expected values {_range_text(low, high, low_open, high_open)}, got "
-                         f"{value.item()!r} at index {_first_index(bad)}")
-    return arr
+        bad |= x_ >= high if high_open else x_ > high
+    if floating:
+        bad = bad & ~nan if allow_nan else bad | nan
+    if bool(bad.any()):
+        index = tuple(int(i) for i in nonzero(bad)[0].tolist())
+        value = x_[bad].reshape(-1)[0].item()
+        rng = _interval(low, high, low_open, high_open)
+        kind = f"{'finite ' if finite else ''}{what}{' ' + rng if rng else ''}{' or NaN' if allow_nan else ''}"
+        raise ValueError(f"{name}: expected {kind}, got {value} at index {index[0] if len(index) == 1 else index}")
+    return x
 
 
 def no_nan(x: Any, name: str) -> Any:
@@ -654,30 +662,6 @@ def instance_of(value: Any, cls: type, name: str, what: str | None = None) -> An
     if not isinstance(value, cls):
         raise TypeError(f"{name}: expected {what or 'a ' + cls.__name__}, got {type_name(value)}")
     return value
-
-
-def values_in(x: Any, name: str, low: float, high: float, *, allow_nan: bool = False) -> None:
-    """ValueError if a tensor or array with values holds a value outside ``[low, high]`` (or NaN,
-    unless ``allow_nan``); meta tensors pass."""
-    if is_tensor(x):
-        if x.is_meta:
-            return
-        import torch
-
-        bad = ~((x >= low) & (x <= high))
-        if allow_nan:
-            bad &= ~torch.isnan(x)
-        if bool(bad.any()):
-            raise ValueError(f"{name}: expected values in [{low}, {high}]{' or NaN' if allow_nan else ''}, "
-                             f"got {x[bad].flatten()[0].item()}")
-        return
-    arr = np.asarray(x)
-    bad = ~((arr >= low) & (arr <= high))
-    if allow_nan:
-        bad &= ~np.isnan(arr)
-    if bad.any():
-        raise ValueError(f"{name}: expected values in [{low}, {high}]{' or NaN' if allow_nan else ''}, "
-                         f"got {arr[bad].flat[0]} at index {_first_index(bad)}")
 
 
 MAX_ELEMENTS = 2**31  # elements of one output a block allocates from its arguments (8 GiB of float32)

@@ -89,7 +89,7 @@ def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, ga
     gamma = _checks.real(gamma, "gamma", low=0.0)
     if weight is not None:
         _checks.tensor(weight, "weight", "(K,)", sizes={"K": classes})
-        _checks.tensor_range(weight, "weight", 0.0, what="class weights")
+        _checks.values_in_range(weight, "weight", low=0.0, finite=True, what="class weights")
     keep = target != ignore_index
     if mask is not None:
         keep = keep & frame_mask(mask, target)
@@ -122,7 +122,7 @@ class FocalLoss(nn.Module):
         self.gamma = _checks.real(gamma, "gamma", low=0.0)
         if weight is not None:
             _checks.tensor(weight, "weight", "(K,)")
-            _checks.tensor_range(weight, "weight", 0.0, what="class weights")
+            _checks.values_in_range(weight, "weight", low=0.0, finite=True, what="class weights")
         self.register_buffer("weight", weight, persistent=False)
         self.ignore_index = _checks.integer(ignore_index, "ignore_index", low=None, high=None)
         self.reduction = check_reduction(reduction)

@@ -59,7 +59,7 @@ def binary_inputs(logits: Any, target: Any, mask: Any, name: str = "logits", *, 
     x = _checks.upcast_half(logits)
     keep = frame_mask(mask, x)
     y = where_kept(_checks.upcast_half(target).to(x.dtype), keep)
-    _checks.tensor_range(y, "target", 0.0, 1.0)
+    _checks.values_in_range(y, "target", low=0.0, high=1.0, finite=True)
     return where_kept(x, keep), y, keep
 
 

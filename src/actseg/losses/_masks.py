@@ -87,7 +87,8 @@ def dice_loss(probs: Tensor, target: Tensor, mask: Tensor | None = None, *, fact
     factor, squared, smooth, present_only = _dice_options(factor, squared, smooth, present_only)
     squeeze = probs.ndim == 2 if _checks.is_tensor(probs) else False
     p, g, _ = _mask_inputs(probs, target, mask, "probs")
-    _checks.tensor_range(p.squeeze(1) if squeeze else p, "probs", 0.0, 1.0, what="probabilities")  # valid frames
+    _checks.values_in_range(p.squeeze(1) if squeeze else p, "probs", low=0.0, high=1.0, finite=True,
+                            what="probabilities")  # valid frames
     if reference == "tags":
         p, g = p.flatten(1).unsqueeze(1), g.flatten(1).unsqueeze(1)
         factor, squared, smooth, squeeze = 1.0, True, 1.0, True
@@ -315,7 +316,7 @@ def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Ten
         rows = frame_mask(mask, probs, time_dim=1)
         probs, target = where_kept(probs, rows), where_kept(target, rows)
     p, g, keep = binary_inputs(probs, target, mask, "probs", min_ndim=3, max_ndim=3)
-    _checks.tensor_range(p, "probs", 0.0, 1.0, what="probabilities")
+    _checks.values_in_range(p, "probs", low=0.0, high=1.0, finite=True, what="probabilities")
     rows = foreground if keep is None else foreground & keep[:, 0]
     frames = torch.full((batch,), length, device=p.device) if keep is None else keep[:, 0].sum(-1)
     squared = where_kept((p - g).pow(2), rows.unsqueeze(-1)).sum((1, 2))

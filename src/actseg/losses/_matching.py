@@ -68,8 +68,9 @@ def permutation_loss(pred: Tensor, target: Tensor, n1: Tensor | None = None, n2:
         torch.arange(cols, device=pred.device)[None, None, :] < n2[:, None, None]
     )
     s, y = torch.where(valid, _checks.upcast_half(pred), 0.0), torch.where(valid, _checks.upcast_half(target), 0.0)
-    _checks.tensor_range(y, "target", 0.0, 1.0, what="permutation entries")
-    _checks.tensor_range(s, "pred", -ROUND_OFF, 1.0 + ROUND_OFF, what="matching scores")
+    _checks.values_in_range(y, "target", low=0.0, high=1.0, finite=True, what="permutation entries")
+    _checks.values_in_range(s, "pred", low=-ROUND_OFF, high=1.0 + ROUND_OFF, finite=True,
+                            what="matching scores")
     s, y = s.clamp(0, 1), y.to(s.dtype)
     values = F.binary_cross_entropy(s, y, reduction="none")
     per_pair = torch.where(valid, values, values.new_zeros(())).sum(dim=(1, 2))

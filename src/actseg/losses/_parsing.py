@@ -107,7 +107,7 @@ def global_parse_loss(frame_logits: Tensor, labels: Tensor, mask: Tensor | None 
     _checks.tensor(frame_logits, "frame_logits", "(B, K, T)")
     batch, classes, _ = frame_logits.shape
     _checks.tensor(labels, "labels", "(B,)", dtype=torch.int64, sizes={"B": batch})
-    _checks.tensor_range(labels, "labels", 0, classes - 1, what="class ids")
+    _checks.values_in_range(labels, "labels", low=0, high=classes - 1, what="class ids")
     check_reduction(reduction)
     keep = frame_mask(mask, frame_logits)
     x = where_kept(_checks.upcast_half(frame_logits), keep)  # padded frames: zeros before any arithmetic

@@ -25,7 +25,7 @@ from .._checks import (
     renamed,
     shape_str,
     size,
-    values_in,
+    values_in_range,
 )
 from ..segments import Segments
 from ._nms import batched_nms
@@ -175,9 +175,9 @@ def decode_global_masks(
     background_index = integer(background_index, "background_index", low=-n_cls, high=n_cls - 1)
     valid = mask_array(mask, (bsz, t_len))
     valid = np.ones((bsz, t_len), dtype=np.bool_) if valid is None else valid
-    values_in(gm, "masks", 0, 1)
+    values_in_range(gm, "masks", low=0, high=1)
     if not from_logits:
-        values_in(probs, "class_scores", 0, 1)
+        values_in_range(probs, "class_scores", low=0, high=1)
     if from_logits:
         probs = np.exp(probs - probs.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)

@@ -22,7 +22,7 @@ from .._checks import (
     sizes,
     tensor,
     torch_dtype,
-    values_in,
+    values_in_range,
 )
 from .._checks import size as count
 from ._common import EXP_FLOOR, flushed_exp, mask_tensor, positive, two_variance
@@ -168,7 +168,7 @@ def skeleton_heatmaps(
         conf = as_tensor(confidence, "confidence")
         tensor(conf, "confidence", "(B, T, V)", sizes={"B": batch, "T": length, "V": joints})
         conf = conf.to(device=device, dtype=work)
-        values_in(conf, "confidence", 0, 1, allow_nan=True)
+        values_in_range(conf, "confidence", low=0, high=1, allow_nan=True)
     visible = torch.isfinite(x) & torch.isfinite(y) & (conf > 0)  # NaN > 0 is False
     mask = mask_tensor(mask, batch, length, device)
     if mask is not None:
