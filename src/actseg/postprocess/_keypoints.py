@@ -255,6 +255,8 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     np.cumsum([p[0].shape[0] for p in b], out=b_off[1:])
 
     def flat(parts: list, i: int, dtype: Any) -> np.ndarray:
+        if len(parts) == 1:
+            return parts[0][i]
         return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dtype)
 
     total = int(a_off[-1])
@@ -268,6 +270,7 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     out = []
     for v in range(len(a)):
         lo, hi = int(a_off[v]), int(a_off[v]) + int(counts[v])
-        out.append(Segments(starts[lo:hi], ends[lo:hi], labels[lo:hi], scores[lo:hi]) if hi > lo
-                   else Segments.empty(scores=True))
+        seg = Segments.empty(scores=True)  # filled with the kernel's output, valid by construction
+        seg.starts, seg.ends, seg.labels, seg.scores = starts[lo:hi], ends[lo:hi], labels[lo:hi], scores[lo:hi]
+        out.append(seg)
     return out if batched else out[0]

@@ -10,11 +10,87 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._refine_kernels import _plateau_peaks, _valid_positions
+from ._refine_kernels import _valid_positions
 
 OK = 0
 ERR_NAN = 1
 ERR_RANGE = 2
+BINS = 4096  # score histogram of the cap selection
+
+
+@numba.njit(cache=True, nogil=True)
+def _grown(arr, used, size):  # pragma: no cover - compiled
+    """A copy of ``arr[:used]`` in a new array of ``size`` elements."""
+    out = np.empty(size, dtype=arr.dtype)
+    out[:used] = arr[:used]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _kth_largest(scores, m, k, hist):  # pragma: no cover - compiled
+    """The ``k``-th largest of ``scores[:m]`` (values in [0, 1], ``1 <= k <= m``): a histogram finds its
+    bin, a sort of that bin's values finds it (``O(m + BINS)``, no sort of all candidates)."""
+    hist[:] = 0
+    for i in range(m):
+        hist[min(np.int64(scores[i] * BINS), BINS - 1)] += 1
+    above = 0
+    bin_k = BINS - 1
+    while above + hist[bin_k] < k:
+        above += hist[bin_k]
+        bin_k -= 1
+    tmp = np.empty(hist[bin_k], dtype=scores.dtype)
+    c = 0
+    for i in range(m):
+        if min(np.int64(scores[i] * BINS), BINS - 1) == bin_k:
+            tmp[c] = scores[i]
+            c += 1
+    part = np.sort(tmp[:c])
+    return part[c - (k - above)]
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_outside(row):  # pragma: no cover - compiled
+    """Index of the first value of ``row`` outside [0, 1] (NaN fails both tests), or -1; the common
+    all-valid case is one branch-free (vectorised) pass."""
+    bad = False
+    for i in range(row.shape[0]):
+        v = row[i]
+        bad |= not (v >= 0.0 and v <= 1.0)
+    if bad:
+        for i in range(row.shape[0]):
+            v = row[i]
+            if not (v >= 0.0 and v <= 1.0):
+                return i
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan(row, thr, peaks, scores):  # pragma: no cover - compiled
+    """Regional maxima ``>= thr`` of a contiguous track in one pass (outside counts as -inf): a run of
+    equal values with lower neighbours is one peak at its centre ``(first + last) // 2``; returns the count.
+
+    ``start`` is the first frame of the current run when the run rose above its left neighbour.
+    """
+    prev = -np.inf
+    start = -1
+    m = 0
+    n = row.shape[0]
+    for i in range(n):
+        v = row[i]
+        if v > prev:
+            start = i
+        elif v < prev:
+            if start >= 0 and prev >= thr:
+                peaks[m] = (start + i - 1) // 2
+                scores[m] = prev
+                m += 1
+            start = -1
+        prev = v
+    if start >= 0 and prev >= thr:
+        peaks[m] = (start + n - 1) // 2
+        scores[m] = prev
+        m += 1
+    return m
 
 
 @numba.njit(cache=True, nogil=True)
@@ -26,40 +102,78 @@ def watershed_batch(h, mask, thr, cap, out_pos, out_score, out_label, counts, in
     """
     n_videos, n_channels, length = h.shape
     pos = np.empty(length, dtype=np.int64)
-    buf = np.empty(length, dtype=np.int64)
-    cand_pos = np.empty(n_channels * ((length + 1) // 2), dtype=np.int64)
-    cand_label = np.empty(cand_pos.shape[0], dtype=np.int64)
-    cand_score = np.empty(cand_pos.shape[0], dtype=np.float64)
+    vals = np.empty(length, dtype=h.dtype)
+    peaks = np.empty((length + 1) // 2, dtype=np.int64)
+    peak_scores = np.empty((length + 1) // 2, dtype=np.float64)
+    # candidate buffers start at one track's worth and double when needed (small, reused allocations)
+    size = (length + 1) // 2
+    cand_pos = np.empty(size, dtype=np.int64)
+    cand_label = np.empty(size, dtype=np.int64)
+    cand_score = np.empty(size, dtype=np.float64)
+    first = np.empty(length + 1, dtype=np.int64)
+    hist = np.empty(BINS, dtype=np.int64)
     for b in range(n_videos):
         n = _valid_positions(mask[b], pos)
+        full = n == length
         m = 0
         for c in range(n_channels):
-            row = h[b, c]
-            for i in range(n):
-                v = row[pos[i]]
-                if not (v >= 0.0 and v <= 1.0):
-                    info[0] = b
-                    info[1] = c
-                    info[2] = pos[i]
-                    return ERR_NAN if v != v else ERR_RANGE
-            k = _plateau_peaks(row, pos, n, thr, buf)
+            if full:
+                row = h[b, c]
+            else:
+                for i in range(n):
+                    vals[i] = h[b, c, pos[i]]
+                row = vals[:n]
+            bad = _first_outside(row)
+            if bad >= 0:
+                info[0] = b
+                info[1] = c
+                info[2] = pos[bad]
+                v = row[bad]
+                return ERR_NAN if v != v else ERR_RANGE
+            k = _scan(row, thr, peaks, peak_scores)
+            if m + k > cand_pos.shape[0]:
+                size = max(2 * cand_pos.shape[0], m + k)
+                cand_pos = _grown(cand_pos, m, size)
+                cand_label = _grown(cand_label, m, size)
+                cand_score = _grown(cand_score, m, size)
             for i in range(k):
-                cand_pos[m] = pos[buf[i]]
+                cand_pos[m] = pos[peaks[i]]
                 cand_label[m] = c
-                cand_score[m] = row[pos[buf[i]]]
+                cand_score[m] = peak_scores[i]
                 m += 1
-        # (position, channel) order: a stable sort by position of the channel-major list
-        order = np.argsort(cand_pos[:m], kind="mergesort")
+        order = np.empty(m, dtype=np.int64)
+        # (position, channel) order: a counting sort by position of the channel-major list (stable, O(m + T))
+        first[:] = 0
+        for i in range(m):
+            first[cand_pos[i] + 1] += 1
+        for t in range(length):
+            first[t + 1] += first[t]
+        for i in range(m):
+            order[first[cand_pos[i]]] = i
+            first[cand_pos[i]] += 1
+        # the cap best by score: all above the cap-th score, then its ties in (position, channel) order
+        kth = -1.0
+        ties = 0
         if 0 <= cap < m:
-            # the cap best by score; ties keep the (position, channel) order (stable sort)
-            by_score = np.argsort(-cand_score[:m][order], kind="mergesort")[:cap]
-            order = order[np.sort(by_score)]
-        for i in range(order.shape[0]):
+            kth = _kth_largest(cand_score, m, cap, hist)
+            ties = cap
+            for i in range(m):
+                if cand_score[i] > kth:
+                    ties -= 1
+        w = 0
+        for i in range(m):
             j = order[i]
-            out_pos[b, i] = cand_pos[j]
-            out_score[b, i] = cand_score[j]
-            out_label[b, i] = cand_label[j]
-        counts[b] = order.shape[0]
+            if cand_score[j] < kth:
+                continue
+            if cand_score[j] == kth:
+                if ties == 0:
+                    continue
+                ties -= 1
+            out_pos[b, w] = cand_pos[j]
+            out_score[b, w] = cand_score[j]
+            out_label[b, w] = cand_label[j]
+            w += 1
+        counts[b] = w
     return OK
 
 
@@ -88,6 +202,17 @@ def _weighted_frame(pos, score, lo, hi):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _sorted_pairs(first, second):  # pragma: no cover - compiled
+    """Whether ``first`` is non-decreasing and, where ``second`` is given, ``(first, second)`` is."""
+    for i in range(1, first.shape[0]):
+        if first[i] < first[i - 1]:
+            return False
+        if second.shape[0] and first[i] == first[i - 1] and second[i] < second[i - 1]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, starts, ends, labels, scores):  # pragma: no cover
     """RTK §3.3 rule-based re-assembly of one video; returns the number of segments written.
 
@@ -103,15 +228,18 @@ def reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, starts, en
     keep_b = (b_pos > 0) & (b_pos < length)
     bp = b_pos[keep_b]
     bsc = b_score[keep_b]
-    # sort: actions by (position, label), boundaries by position (stable: ties keep input order)
-    o = np.argsort(al, kind="mergesort")
-    o = o[np.argsort(ap[o], kind="mergesort")]
-    ap = ap[o]
-    asc = asc[o]
-    al = al[o]
-    ob = np.argsort(bp, kind="mergesort")
-    bp = bp[ob]
-    bsc = bsc[ob]
+    # sort: actions by (position, label), boundaries by position (stable: ties keep input order);
+    # skipped when already sorted (the output of watershed_peaks)
+    if not _sorted_pairs(ap, al):
+        o = np.argsort(al, kind="mergesort")
+        o = o[np.argsort(ap[o], kind="mergesort")]
+        ap = ap[o]
+        asc = asc[o]
+        al = al[o]
+    if not _sorted_pairs(bp, np.zeros(0, dtype=np.int64)):
+        ob = np.argsort(bp, kind="mergesort")
+        bp = bp[ob]
+        bsc = bsc[ob]
     na = ap.shape[0]
     # g[k]: number of boundaries <= d_k, the segment (between two boundaries) that holds action k
     g = np.searchsorted(bp, ap, side="right")
