@@ -5,6 +5,8 @@
   TAGS pandas variants.
 - :func:`decode_global_masks`: GSMT class scores + global masks -> scored proposals.
 - :func:`find_peaks`: plateau-aware peaks, or ASRF's ``argrelmax`` (``peak_rule=``, one of ``PEAK_RULES``).
+- :func:`watershed_peaks`, :func:`reassemble` (:class:`Keypoints`): RTK's keypoint candidates and
+  rule-based re-assembly into segments.
 - :func:`refine_by_boundaries`, :func:`relabel_short_segments`, :func:`gaussian_smoothing`: ASRF's
   post-processing (InterAct's boundary-based smoothing) for padded batches.
 """
@@ -13,6 +15,7 @@ import warnings as _warnings
 from typing import Any as _Any
 
 from ._decode import decode_global_masks
+from ._keypoints import Keypoints, reassemble, watershed_peaks
 from ._nms import SOFT_NMS_PRESETS, batched_nms, nms, soft_nms, soft_nms_preset
 from ._peaks import PEAK_RULES, find_peaks
 from ._refine import gaussian_smoothing, refine_by_boundaries, relabel_short_segments
@@ -37,13 +40,16 @@ def __getattr__(name: str) -> _Any:
 __all__ = [
     "PEAK_RULES",
     "SOFT_NMS_PRESETS",
+    "Keypoints",
     "batched_nms",
     "decode_global_masks",
     "find_peaks",
     "gaussian_smoothing",
     "nms",
+    "reassemble",
     "refine_by_boundaries",
     "relabel_short_segments",
     "soft_nms",
     "soft_nms_preset",
+    "watershed_peaks",
 ]
