@@ -26,7 +26,7 @@ from .._checks import (
     to_numpy,
     type_name,
     upcast_half_array,
-    values_in,
+    values_in_range,
 )
 
 __all__ = ["Keypoints", "reassemble", "watershed_peaks"]
@@ -151,7 +151,7 @@ def _points(value: Any, name: str, *, labelled: bool) -> tuple[np.ndarray, np.nd
     n = pos.shape[0]
     scores = matching_length(real_array(value[1], f"{name}.scores", 1, dtype=np.float64), n,
                              f"{name}.scores", "one per point")
-    values_in(scores, f"{name}.scores", 0.0, np.inf)
+    values_in_range(scores, f"{name}.scores", low=0.0)
     labels_value = value[2] if len(value) == 3 else None
     if not labelled:
         return pos, scores, np.zeros(n, dtype=np.int64)
