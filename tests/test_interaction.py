@@ -15,6 +15,7 @@ import torch
 
 from actseg.io import CHECKPOINT_SOURCES, convert_state_dict
 from actseg.layers import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
+from actseg.layers import _common
 from actseg.layers._interaction import attention, attention_orders
 
 DATA = Path(__file__).parent / "data" / "fact"
@@ -185,14 +186,28 @@ def test_positions_follow_fact():
 # --- masks: padded batch = per-video runs, no NaN without valid keys ---------------------------------
 
 
-def _masks():
+def _masks(holes=True):
+    """Frame and token masks; with ``holes`` neither is a prefix mask (the padded path runs), without them
+    both are (on the CPU every video then runs at its own length)."""
     frames = torch.ones(3, 40, dtype=torch.bool)
     frames[0, 30:] = False
-    frames[1, 5] = frames[1, 17:20] = False  # holes
+    frames[1, 35:] = False
     tokens = torch.ones(3, 6, dtype=torch.bool)
-    tokens[1, 2] = False
     tokens[2, 4:] = False
+    if holes:
+        frames[1, 5] = frames[1, 17:20] = False
+        tokens[1, 2] = False
     return frames, tokens
+
+
+MASKS = ["holes", "prefix", "prefix-padded-path"]
+
+
+@pytest.fixture(params=MASKS)
+def masks(request, monkeypatch):
+    if request.param == "prefix-padded-path":
+        monkeypatch.setattr(_common, "RAGGED_CPU", False)
+    return _masks(request.param == "holes")
 
 
 def _valid(x, mask, b):
@@ -200,9 +215,9 @@ def _valid(x, mask, b):
 
 
 @pytest.mark.parametrize("direction", ["f2a", "a2f"])
-def test_cross_attention_update_padded_equals_per_video(direction):
+def test_cross_attention_update_padded_equals_per_video(direction, masks):
     torch.manual_seed(0)
-    fmask, tmask = _masks()
+    fmask, tmask = masks
     frames, tokens = torch.randn(3, 40, 24, dtype=torch.float64), torch.randn(3, 6, 16, dtype=torch.float64)
     fpos, tpos = torch.randn(3, 40, 8, dtype=torch.float64), torch.randn(1, 6, 16, dtype=torch.float64)
     if direction == "f2a":
@@ -212,7 +227,8 @@ def test_cross_attention_update_padded_equals_per_video(direction):
     m = m.double()
     out, logits = m(*args, x_mask=xm, y_mask=ym)
     assert torch.equal(out[~ym], torch.zeros_like(out[~ym]))
-    assert torch.isinf(logits.transpose(1, 2)[~xm]).all()
+    assert torch.isneginf(logits[ym[:, :, None] & ~xm[:, None, :]]).all()  # masked keys of valid queries
+    assert torch.equal(logits[~ym], torch.zeros_like(logits[~ym]))  # rows of padded queries
     for b in range(3):
         x, y, xp, yp = args
         one, one_logits = m(_valid(x, xm, b), _valid(y, ym, b), _valid(xp.expand(3, -1, -1), xm, b),
@@ -221,9 +237,9 @@ def test_cross_attention_update_padded_equals_per_video(direction):
         torch.testing.assert_close(logits[b][ym[b]][:, xm[b]].unsqueeze(0), one_logits, rtol=0, atol=1e-12)
 
 
-def test_decoder_layers_padded_equal_per_video():
+def test_decoder_layers_padded_equal_per_video(masks):
     torch.manual_seed(0)
-    fmask, tmask = _masks()
+    fmask, tmask = masks
     frames, tokens = torch.randn(3, 40, 24, dtype=torch.float64), torch.randn(3, 6, 16, dtype=torch.float64)
     fpos, tpos = torch.randn(3, 40, 24, dtype=torch.float64), torch.randn(3, 6, 8, dtype=torch.float64)
     dec = ActionTokenDecoderLayer(16, 24, num_heads=4, ff_channels=32).double().eval()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import Dropout, channel_count, check_parameter_count
+from ._common import Dropout, channel_count, check_parameter_count, ragged_lengths
 
 __all__ = ["ActionTokenDecoderLayer", "CrossAttentionUpdate", "TokenSelfAttentionLayer"]
 
@@ -155,6 +155,42 @@ def _zero_padded(x: Tensor, mask: Tensor | None) -> Tensor:
     return x if mask is None else x * mask.unsqueeze(-1).to(x.dtype)
 
 
+def per_video_inputs(tensors: dict[str, tuple[Tensor | None, str]],
+                     masks: dict[str, Tensor | None]) -> list[dict[str, Tensor | None]] | None:
+    """The keyword arguments of one call per video, each sequence cut to its valid prefix; ``None`` when
+    :func:`ragged_lengths` applies to no mask (not on the CPU, no prefix mask, one video, ...).
+
+    ``tensors`` maps an argument to ``(tensor, mask name)`` (positions may have batch 1); ``masks`` maps a
+    mask name to the checked mask. A prefix mask is dropped (its sequences are cut), another one is kept
+    for its video. On the CPU a padded batch costs the work of its padding and buys no parallelism (see
+    ``layers._common.RAGGED_CPU``); the results are the same (padded batch = per-video runs).
+    """
+    if torch.compiler.is_compiling():
+        return None
+    # ragged_lengths reads the batch size, length and device of its x: the mask itself as (B, 1, L)
+    lengths = {name: None if mask is None else ragged_lengths(mask.unsqueeze(1), mask) for name, mask in masks.items()}
+    if all(v is None for v in lengths.values()):
+        return None
+    calls = []
+    for b in range(next(m for m in masks.values() if m is not None).shape[0]):
+        kwargs: dict[str, Tensor | None] = {}
+        for arg, (t, name) in tensors.items():
+            n = None if lengths[name] is None else lengths[name][b]
+            kwargs[arg] = None if t is None else (t[b:b + 1] if t.shape[0] > 1 else t)[:, :n]
+        for name, mask in masks.items():
+            kwargs[name] = None if mask is None or lengths[name] is not None else mask[b:b + 1]
+        calls.append(kwargs)
+    return calls
+
+
+def _pad_cat(parts: list[Tensor], length: int, value: float = 0.0, dim: int = 1) -> Tensor:
+    """Concatenate per-video ``(1, L_b, ...)`` results along the batch, padding dimension ``dim`` to ``length``."""
+    def pad(t: Tensor) -> Tensor:
+        widths = [0, 0] * (t.ndim - 1 - dim) + [0, length - t.shape[dim]]
+        return F.pad(t, widths, value=value)
+    return torch.cat([pad(t) for t in parts])
+
+
 class CrossAttentionUpdate(nn.Module):
     r"""FACT's cross-branch update ``X2Y_map``: ``y`` attends over ``x`` and is updated with what it reads.
 
@@ -182,7 +218,7 @@ class CrossAttentionUpdate(nn.Module):
         ``(B or 1, Ly, P)`` with ``P`` at most the channels (added to the first ``P`` channels);
         ``x_mask`` ``(B, Lx)``, ``y_mask`` ``(B, Ly)`` bool or ``None`` → ``(out (B, Ly, out_channels),
         logits (B, Ly, Lx))``: ``logits`` are the scaled scores before the softmax (FACT ``attn_logit``,
-        the input of its cross-attention loss), ``-inf`` at masked keys.
+        the input of its cross-attention loss), ``-inf`` at masked keys and 0 in the rows of padded ``y``.
 
     Example:
         >>> f2a = CrossAttentionUpdate(64, 32, 32, positional=True)
@@ -218,6 +254,16 @@ class CrossAttentionUpdate(nn.Module):
         if self.positional:
             xk = _with_position(x, x_pos, "x_pos")
             yq = _with_position(y, y_pos, "y_pos")
+        calls = per_video_inputs({"x": (x, "x_mask"), "y": (y, "y_mask"), "xk": (xk, "x_mask"),
+                                  "yq": (yq, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
+        if calls is None:
+            return self._forward(x, y, xk, yq, x_mask, y_mask)
+        outs, logits = zip(*(self._forward(**kw) for kw in calls))
+        logits = [_pad_cat([t], x.shape[1], float("-inf"), 2) for t in logits]
+        return _pad_cat(list(outs), y.shape[1]), _pad_cat(logits, y.shape[1])
+
+    def _forward(self, x: Tensor, y: Tensor, xk: Tensor, yq: Tensor, x_mask: Tensor | None,
+                 y_mask: Tensor | None) -> tuple[Tensor, Tensor]:
         p = self.dropout if self.training else 0.0
         cy = self.y_channels
         w = self.out.weight
@@ -225,7 +271,10 @@ class CrossAttentionUpdate(nn.Module):
                    self.value.bias, w[:, cy:])
         read, logits = attention(yq, xk, x, weights, 1, x_mask, av_dropout=p, need_logits=True)
         out = F.linear(F.dropout(y, p, True) if p > 0.0 else y, w[:, :cy], self.out.bias) + read
-        return _zero_padded(out, y_mask), logits.squeeze(1)
+        logits = logits.squeeze(1)
+        if y_mask is not None:
+            logits = logits.masked_fill(~y_mask.unsqueeze(-1), 0.0)
+        return _zero_padded(out, y_mask), logits
 
     def extra_repr(self) -> str:
         return (f"x_channels={self.x_channels}, y_channels={self.y_channels}, out_channels={self.out_channels}, "
@@ -317,11 +366,20 @@ class ActionTokenDecoderLayer(_FeedForward):
         _sequence(frames, "frames", self, self.frame_channels, batch=tokens.shape[0])
         token_mask = _sequence_mask(token_mask, tokens, "token_mask")
         frame_mask = _sequence_mask(frame_mask, frames, "frame_mask")
-        p = self.p if self.training else 0.0
         q = _with_position(tokens, token_pos, "token_pos")
+        k = _with_position(frames, frame_pos, "frame_pos")
+        calls = per_video_inputs({"tokens": (tokens, "token_mask"), "frames": (frames, "frame_mask"),
+                                  "token_pos": (token_pos, "token_mask"), "q": (q, "token_mask"),
+                                  "k": (k, "frame_mask")}, {"token_mask": token_mask, "frame_mask": frame_mask})
+        if calls is None:
+            return self._forward(tokens, frames, token_pos, q, k, token_mask, frame_mask)
+        return _pad_cat([self._forward(**kw) for kw in calls], tokens.shape[1])
+
+    def _forward(self, tokens: Tensor, frames: Tensor, token_pos: Tensor | None, q: Tensor, k: Tensor,
+                 token_mask: Tensor | None, frame_mask: Tensor | None) -> Tensor:
+        p = self.p if self.training else 0.0
         t = self.norm1(tokens + self.dropout(_mha(self.self_attn, q, q, tokens, token_mask, p)))
         q = _with_position(t, token_pos, "token_pos")
-        k = _with_position(frames, frame_pos, "frame_pos")
         t = self.norm2(t + self.dropout(_mha(self.cross_attn, q, k, frames, frame_mask, p)))
         return _zero_padded(self._ffn(t, self.norm3), token_mask)
 
