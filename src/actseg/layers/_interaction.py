@@ -51,18 +51,23 @@ def _sequence_mask(mask: Tensor | None, x: Tensor, name: str) -> Tensor | None:
     return None if _checks.has_values(mask) and bool(mask.all()) else mask
 
 
-def _with_position(x: Tensor, pos: Tensor | None, name: str) -> Tensor:
-    """``x + pos`` with ``pos`` ``(B or 1, L, P)``, ``P <= C``, added to the first ``P`` channels (FACT's
+def _with_position(x: Tensor, pos: Tensor | None) -> Tensor:
+    """``x + pos`` with a checked ``pos`` (:func:`_position`) added to the first ``P`` channels (FACT's
     ``add_positional_encoding``); ``x`` itself when ``pos`` is None."""
+    return x if pos is None else x + F.pad(pos, (0, x.shape[2] - pos.shape[2]))
+
+
+def _position(pos: Tensor | None, x: Tensor, name: str) -> Tensor | None:
+    """``pos`` must be ``None`` or a ``(B or 1, L, P)`` tensor of ``x``'s dtype and device, ``P <= C``."""
     if pos is None:
-        return x
+        return None
     _checks.tensor(pos, name, "(B, L, P)", sizes={"L": x.shape[1]}, dtype=x.dtype)
     if pos.shape[0] not in (1, x.shape[0]) or pos.shape[2] > x.shape[2]:
         raise ValueError(f"{name}: expected shape (B, L, P) with B in (1, {x.shape[0]}), L = {x.shape[1]} and "
                          f"P <= {x.shape[2]}, got {_checks.shape_str(pos.shape)}")
     if pos.device != x.device:
         raise TypeError(f"{name}: expected a tensor on {x.device}, got {pos.device}")
-    return x + F.pad(pos, (0, x.shape[2] - pos.shape[2]))
+    return pos
 
 
 def _per_head(weight: Tensor, heads: int) -> Tensor:
@@ -250,20 +255,19 @@ class CrossAttentionUpdate(nn.Module):
         _sequence(y, "y", self, self.y_channels, batch=x.shape[0])
         x_mask = _sequence_mask(x_mask, x, "x_mask")
         y_mask = _sequence_mask(y_mask, y, "y_mask")
-        xk, yq = x, y
-        if self.positional:
-            xk = _with_position(x, x_pos, "x_pos")
-            yq = _with_position(y, y_pos, "y_pos")
-        calls = per_video_inputs({"x": (x, "x_mask"), "y": (y, "y_mask"), "xk": (xk, "x_mask"),
-                                  "yq": (yq, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
+        x_pos = _position(x_pos, x, "x_pos") if self.positional else None
+        y_pos = _position(y_pos, y, "y_pos") if self.positional else None
+        calls = per_video_inputs({"x": (x, "x_mask"), "y": (y, "y_mask"), "x_pos": (x_pos, "x_mask"),
+                                  "y_pos": (y_pos, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
         if calls is None:
-            return self._forward(x, y, xk, yq, x_mask, y_mask)
+            return self._forward(x, y, x_pos, y_pos, x_mask, y_mask)
         outs, logits = zip(*(self._forward(**kw) for kw in calls))
         logits = [_pad_cat([t], x.shape[1], float("-inf"), 2) for t in logits]
         return _pad_cat(list(outs), y.shape[1]), _pad_cat(logits, y.shape[1])
 
-    def _forward(self, x: Tensor, y: Tensor, xk: Tensor, yq: Tensor, x_mask: Tensor | None,
+    def _forward(self, x: Tensor, y: Tensor, x_pos: Tensor | None, y_pos: Tensor | None, x_mask: Tensor | None,
                  y_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        xk, yq = _with_position(x, x_pos), _with_position(y, y_pos)
         p = self.dropout if self.training else 0.0
         cy = self.y_channels
         w = self.out.weight
@@ -366,20 +370,22 @@ class ActionTokenDecoderLayer(_FeedForward):
         _sequence(frames, "frames", self, self.frame_channels, batch=tokens.shape[0])
         token_mask = _sequence_mask(token_mask, tokens, "token_mask")
         frame_mask = _sequence_mask(frame_mask, frames, "frame_mask")
-        q = _with_position(tokens, token_pos, "token_pos")
-        k = _with_position(frames, frame_pos, "frame_pos")
+        token_pos = _position(token_pos, tokens, "token_pos")
+        frame_pos = _position(frame_pos, frames, "frame_pos")
         calls = per_video_inputs({"tokens": (tokens, "token_mask"), "frames": (frames, "frame_mask"),
-                                  "token_pos": (token_pos, "token_mask"), "q": (q, "token_mask"),
-                                  "k": (k, "frame_mask")}, {"token_mask": token_mask, "frame_mask": frame_mask})
+                                  "token_pos": (token_pos, "token_mask"), "frame_pos": (frame_pos, "frame_mask")},
+                                 {"token_mask": token_mask, "frame_mask": frame_mask})
         if calls is None:
-            return self._forward(tokens, frames, token_pos, q, k, token_mask, frame_mask)
+            return self._forward(tokens, frames, token_pos, frame_pos, token_mask, frame_mask)
         return _pad_cat([self._forward(**kw) for kw in calls], tokens.shape[1])
 
-    def _forward(self, tokens: Tensor, frames: Tensor, token_pos: Tensor | None, q: Tensor, k: Tensor,
+    def _forward(self, tokens: Tensor, frames: Tensor, token_pos: Tensor | None, frame_pos: Tensor | None,
                  token_mask: Tensor | None, frame_mask: Tensor | None) -> Tensor:
         p = self.p if self.training else 0.0
+        q = _with_position(tokens, token_pos)
         t = self.norm1(tokens + self.dropout(_mha(self.self_attn, q, q, tokens, token_mask, p)))
-        q = _with_position(t, token_pos, "token_pos")
+        q = _with_position(t, token_pos)
+        k = _with_position(frames, frame_pos)
         t = self.norm2(t + self.dropout(_mha(self.cross_attn, q, k, frames, frame_mask, p)))
         return _zero_padded(self._ffn(t, self.norm3), token_mask)
 
@@ -431,7 +437,7 @@ class TokenSelfAttentionLayer(_FeedForward):
         _sequence(tokens, "tokens", self, self.channels)
         token_mask = _sequence_mask(token_mask, tokens, "token_mask")
         p = self.p if self.training else 0.0
-        q = _with_position(tokens, token_pos, "token_pos")
+        q = _with_position(tokens, _position(token_pos, tokens, "token_pos"))
         t = self.norm1(tokens + self.dropout(_mha(self.self_attn, q, q, tokens, token_mask, p)))
         return _zero_padded(self._ffn(t, self.norm2), token_mask)
 
