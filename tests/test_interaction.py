@@ -269,11 +269,14 @@ def test_no_valid_key_gives_no_nan():
     assert all(torch.isfinite(p.grad).all() for p in dec.parameters())
 
 
-def test_gradcheck_float64():
+@pytest.mark.parametrize("holes", [True, False])
+def test_gradcheck_float64(holes):
+    """Masks with holes (the padded path) and prefix masks (on the CPU: each video at its own length)."""
     torch.manual_seed(0)
-    fmask, tmask = _masks()
-    fmask, tmask = fmask[:, :9].clone(), tmask[:, :4].clone()
-    fmask[1, 3] = False
+    fmask = torch.arange(9) < torch.tensor([9, 6, 4]).unsqueeze(1)
+    tmask = torch.arange(4) < torch.tensor([4, 3, 4]).unsqueeze(1)
+    if holes:
+        fmask[1, 3] = tmask[2, 1] = False
     frames = torch.randn(3, 9, 6, dtype=torch.float64, requires_grad=True)
     tokens = torch.randn(3, 4, 4, dtype=torch.float64, requires_grad=True)
     f2a = CrossAttentionUpdate(6, 4, 4, head_channels=3, positional=True).double()

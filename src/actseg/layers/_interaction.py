@@ -21,6 +21,8 @@ rounding (tested against FACT to 1e-5 in float32, 1e-9 in float64).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -188,12 +190,15 @@ def per_video_inputs(tensors: dict[str, tuple[Tensor | None, str]],
     return calls
 
 
-def _pad_cat(parts: list[Tensor], length: int, value: float = 0.0, dim: int = 1) -> Tensor:
-    """Concatenate per-video ``(1, L_b, ...)`` results along the batch, padding dimension ``dim`` to ``length``."""
-    def pad(t: Tensor) -> Tensor:
-        widths = [0, 0] * (t.ndim - 1 - dim) + [0, length - t.shape[dim]]
-        return F.pad(t, widths, value=value)
-    return torch.cat([pad(t) for t in parts])
+def _padded(results: Iterator[Tensor], batch: int, sizes: tuple[int, ...], fill: float = 0.0) -> Tensor:
+    """Per-video ``(1, n_b, ...)`` results written into a ``(batch, *sizes)`` tensor filled with ``fill``, one at
+    a time (a video's result is freed before the next one is computed)."""
+    out = None
+    for b, part in enumerate(results):
+        if out is None:
+            out = part.new_full((batch, *sizes), fill)
+        out[(b, *(slice(0, n) for n in part.shape[1:]))] = part[0]
+    return out
 
 
 class CrossAttentionUpdate(nn.Module):
@@ -261,9 +266,19 @@ class CrossAttentionUpdate(nn.Module):
                                   "y_pos": (y_pos, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
         if calls is None:
             return self._forward(x, y, x_pos, y_pos, x_mask, y_mask)
-        outs, logits = zip(*(self._forward(**kw) for kw in calls))
-        logits = [_pad_cat([t], x.shape[1], float("-inf"), 2) for t in logits]
-        return _pad_cat(list(outs), y.shape[1]), _pad_cat(logits, y.shape[1])
+        logits: list[Tensor] = []
+
+        def outputs() -> Iterator[Tensor]:
+            for kw in calls:
+                out, scores = self._forward(**kw)
+                logits.append(scores)
+                yield out
+
+        out = _padded(outputs(), x.shape[0], (y.shape[1], self.out_channels))
+        scores = _padded(iter(logits), x.shape[0], (y.shape[1], x.shape[1]), float("-inf"))
+        rows = torch.arange(y.shape[1], device=y.device) >= torch.tensor([t.shape[1] for t in logits],
+                                                                           device=y.device).unsqueeze(1)
+        return out, scores.masked_fill(rows.unsqueeze(-1), 0.0)  # rows of cut-off (padded) queries: 0
 
     def _forward(self, x: Tensor, y: Tensor, x_pos: Tensor | None, y_pos: Tensor | None, x_mask: Tensor | None,
                  y_mask: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -377,7 +392,7 @@ class ActionTokenDecoderLayer(_FeedForward):
                                  {"token_mask": token_mask, "frame_mask": frame_mask})
         if calls is None:
             return self._forward(tokens, frames, token_pos, frame_pos, token_mask, frame_mask)
-        return _pad_cat([self._forward(**kw) for kw in calls], tokens.shape[1])
+        return _padded((self._forward(**kw) for kw in calls), tokens.shape[0], tokens.shape[1:])
 
     def _forward(self, tokens: Tensor, frames: Tensor, token_pos: Tensor | None, frame_pos: Tensor | None,
                  token_mask: Tensor | None, frame_mask: Tensor | None) -> Tensor:
