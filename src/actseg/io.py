@@ -461,6 +461,9 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
     ``"ms-tcn"``            ``SingleStageModel`` (yabufarha/ms-tcn)          ``SingleStageTCN(D, K, L, F)``
     ``"ms-tcn2"``           ``MS_TCN2`` (sj-li/MS-TCN2)                      ``MSTCNPlusPlus(D, K, L_PG, L_R, R, F)``
     ``"asformer"``          ``MyTransformer`` (ChinaYi/ASFormer)             ``ASFormer(D, K, L, F, num_decoders)``
+    ``"fact"``              ``X2Y_map``, ``SCALayer``, ``SALayer`` (FACT)    ``CrossAttentionUpdate``,
+                                                                             ``ActionTokenDecoderLayer``,
+                                                                             ``TokenSelfAttentionLayer``
     ======================  ===============================================  =====================================
 
     The module built with the matching arguments loads the result with ``strict=True`` and, on
@@ -493,6 +496,8 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
         kind = _checks.type_name(state_dict)
         raise TypeError(f"state_dict: expected a mapping of parameter names to tensors, got {kind}")
     source = _checks.choice(source, CHECKPOINT_SOURCES, "source")
+    if source == "fact":
+        return _convert_fact(state_dict)
     rules = [(re.compile(pattern), replacement) for pattern, replacement in _CHECKPOINT_RULES[source]]
     out: dict[str, Any] = {}
     unknown = []
@@ -598,3 +603,43 @@ def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
             )
     table = np.array([name_of[int(i)] for i in unique], dtype=object)
     return table[inverse.reshape(-1)].tolist()
+
+
+# --- FACT (ZijiaLewisLu/CVPR2024-FACT@dba2399 models/basic.py), added by fact
+
+CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "fact")
+
+# X2Y_map -> CrossAttentionUpdate
+_FACT_X2Y = {"X_K": "key", "X_V": "value", "Y_Q": "query", "Y_W": "out"}
+_FACT_KEY = re.compile(r"^(?P<prefix>(?:.*\.)?)(?P<name>X_K|X_V|Y_Q|Y_W|multihead_attn)\.(?P<rest>.+)$")
+_FACT_SCA = re.compile(r"^((?:.*\.)?)self_attn\.")
+
+
+def _convert_fact(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """FACT keys -> ``CrossAttentionUpdate`` / ``ActionTokenDecoderLayer`` / ``TokenSelfAttentionLayer`` keys.
+
+    ``X2Y_map``'s ``X_K``, ``X_V``, ``Y_Q``, ``Y_W`` become ``key``, ``value``, ``query``, ``out``. ``SCALayer``
+    and ``SALayer`` both hold a ``multihead_attn``: in ``SCALayer`` (the block that also has ``self_attn``) it
+    is the cross-attention (``cross_attn``), in ``SALayer`` the self-attention (``self_attn``); their other
+    names (``linear1/2``, ``norm1..3``, packed ``in_proj_weight`` or separate ``q/k/v_proj_weight``) are ours
+    already. Keys of a whole FACT model keep their prefix (``block_list.0.action_branch.layers.3.``) and
+    keys of other modules (frame branches, ``out_linear``, ``action_query``, ``frame_pe``...) pass unchanged,
+    so ``{k[len(p):]: v for k, v in out.items() if k.startswith(p)}`` is one block's state dict.
+    """
+    from . import _checks
+
+    names = []
+    for key in state_dict:
+        if not isinstance(key, str):
+            raise TypeError(f"state_dict: expected parameter names (str) as keys, got {_checks.type_name(key)} {key!r}")
+        names.append(key[len("module."):] if key.startswith("module.") else key)
+    sca_prefixes = {m.group(1) for m in map(_FACT_SCA.match, names) if m is not None}  # SCALayers
+    out: dict[str, Any] = {}
+    for name, value in zip(names, state_dict.values()):
+        match = _FACT_KEY.match(name)
+        if match is not None:
+            prefix, old = match.group("prefix"), match.group("name")
+            new = _FACT_X2Y.get(old) or ("cross_attn" if prefix in sca_prefixes else "self_attn")
+            name = f"{prefix}{new}.{match.group('rest')}"
+        out[name] = value
+    return out

@@ -1,4 +1,5 @@
-"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion.
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion;
+frame–action cross-attention (FACT).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -13,6 +14,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
+from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -28,11 +30,14 @@ __all__ = [
     "WINDOWS",
     "ASFormer",
     "ASFormerBlock",
+    "ActionTokenDecoderLayer",
+    "CrossAttentionUpdate",
     "DilatedResidualLayer",
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
     "MSTCNPlusPlus",
     "PredictionGenerationStage",
     "SingleStageTCN",
+    "TokenSelfAttentionLayer",
     "WindowedAttention",
 ]
