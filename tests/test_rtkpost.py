@@ -275,7 +275,8 @@ def test_perfect_heatmaps_give_the_ground_truth(end):
 
 @pytest.mark.parametrize("call, exc, match", [
     (lambda: reassemble(([1], [float("nan")], [0]), ([], []), 5), ValueError, r"action_points.scores: expected finite"),
-    (lambda: reassemble(([1], [-0.1], [0]), ([], []), 5), ValueError, r"action_points.scores: expected values >= 0.0, got -0.1"),
+    (lambda: reassemble(([1], [-0.1], [0]), ([], []), 5), ValueError,
+     r"action_points.scores: expected values >= 0.0, got -0.1"),
     (lambda: reassemble(([1], [0.5], [-1]), ([], []), 5), ValueError, r"action_points.labels"),
     (lambda: reassemble(([1], [0.5]), ([], []), 5), ValueError, r"action_points.labels: expected the class ids"),
     (lambda: reassemble(Keypoints([1], [0.5]), ([], []), 5), ValueError, r"action_points.labels"),
