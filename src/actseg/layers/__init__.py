@@ -1,4 +1,5 @@
-"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion.
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion;
+TransParser's SPS unit.
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -13,6 +14,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
+from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -25,6 +27,7 @@ from ._tcn import (
 
 __all__ = [
     "MSTCN",
+    "SPS_NORMS",
     "WINDOWS",
     "ASFormer",
     "ASFormerBlock",
@@ -34,5 +37,6 @@ __all__ = [
     "MSTCNPlusPlus",
     "PredictionGenerationStage",
     "SingleStageTCN",
+    "SoftPatternStrengthening",
     "WindowedAttention",
 ]

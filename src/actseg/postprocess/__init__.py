@@ -7,6 +7,8 @@
 - :func:`find_peaks`: plateau-aware peaks, or ASRF's ``argrelmax`` (``peak_rule=``, one of ``PEAK_RULES``).
 - :func:`refine_by_boundaries`, :func:`relabel_short_segments`, :func:`gaussian_smoothing`: ASRF's
   post-processing (InterAct's boundary-based smoothing) for padded batches.
+- :func:`pattern_boundaries`: TransParser's parsing rule (sub-actions start where the argmax pattern of the
+  SPS attention changes).
 """
 
 import warnings as _warnings
@@ -14,6 +16,7 @@ from typing import Any as _Any
 
 from ._decode import decode_global_masks
 from ._nms import SOFT_NMS_PRESETS, batched_nms, nms, soft_nms, soft_nms_preset
+from ._parsing import pattern_boundaries
 from ._peaks import PEAK_RULES, find_peaks
 from ._refine import gaussian_smoothing, refine_by_boundaries, relabel_short_segments
 
@@ -42,6 +45,7 @@ __all__ = [
     "find_peaks",
     "gaussian_smoothing",
     "nms",
+    "pattern_boundaries",
     "refine_by_boundaries",
     "relabel_short_segments",
     "soft_nms",
