@@ -389,3 +389,17 @@ def test_output_is_finite_for_a_zero_input_with_post_norm():
     out, alpha = unit(torch.zeros(1, 8, 4))
     assert torch.isfinite(out).all()
     torch.testing.assert_close(alpha, torch.full((1, 2, 4, 3), 1 / 3))
+
+
+@pytest.mark.slow
+def test_torch_compile_fullgraph_equals_eager():
+    """Issue 11 §4: no graph break (no data-dependent branch in forward), same numbers as eager mode."""
+    torch.manual_seed(0)
+    unit = SoftPatternStrengthening(16, num_patterns=5).eval()
+    compiled = torch.compile(unit, fullgraph=True)
+    x = torch.randn(2, 16, 9, generator=_gen(11))
+    mask = _hole_mask()[1:]
+    with torch.no_grad():
+        for m in (mask, None):
+            for got, want in zip(compiled(x, m), unit(x, m)):
+                torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
