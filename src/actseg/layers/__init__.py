@@ -1,5 +1,5 @@
 """``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion;
-frame–action cross-attention (FACT).
+frame–action cross-attention (FACT); TransParser's SPS unit.
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -15,6 +15,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
+from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -27,6 +28,7 @@ from ._tcn import (
 
 __all__ = [
     "MSTCN",
+    "SPS_NORMS",
     "WINDOWS",
     "ASFormer",
     "ASFormerBlock",
@@ -39,5 +41,6 @@ __all__ = [
     "PredictionGenerationStage",
     "SingleStageTCN",
     "TokenSelfAttentionLayer",
+    "SoftPatternStrengthening",
     "WindowedAttention",
 ]

@@ -9,6 +9,8 @@
   rule-based re-assembly into segments.
 - :func:`refine_by_boundaries`, :func:`relabel_short_segments`, :func:`gaussian_smoothing`: ASRF's
   post-processing (InterAct's boundary-based smoothing) for padded batches.
+- :func:`pattern_boundaries`: TransParser's parsing rule (sub-actions start where the argmax pattern of the
+  SPS attention changes).
 """
 
 import warnings as _warnings
@@ -17,6 +19,7 @@ from typing import Any as _Any
 from ._decode import decode_global_masks
 from ._keypoints import Keypoints, reassemble, watershed_peaks
 from ._nms import SOFT_NMS_PRESETS, batched_nms, nms, soft_nms, soft_nms_preset
+from ._parsing import pattern_boundaries
 from ._peaks import PEAK_RULES, find_peaks
 from ._refine import gaussian_smoothing, refine_by_boundaries, relabel_short_segments
 
@@ -47,6 +50,7 @@ __all__ = [
     "gaussian_smoothing",
     "nms",
     "reassemble",
+    "pattern_boundaries",
     "refine_by_boundaries",
     "relabel_short_segments",
     "soft_nms",
