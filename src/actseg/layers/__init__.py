@@ -40,7 +40,7 @@ __all__ = [
     "MSTCNPlusPlus",
     "PredictionGenerationStage",
     "SingleStageTCN",
-    "TokenSelfAttentionLayer",
     "SoftPatternStrengthening",
+    "TokenSelfAttentionLayer",
     "WindowedAttention",
 ]
