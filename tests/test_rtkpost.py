@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -15,7 +18,13 @@ from actseg.segments import labels_to_segments
 from actseg.targets import action_point_heatmaps, boundary_heatmap
 
 # ---------------------------------------------------------------------------------------------------
-# independent references
+# independent references: a level-by-level flooding, and the benchmark's plain-Python RTK rules
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_rtk_post.py"
+_spec = importlib.util.spec_from_file_location("bench_rtk_post", _BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+python_reassemble = bench.python_reassemble
 
 
 def immersion_peaks(h: np.ndarray, threshold: float) -> list[int]:
@@ -34,43 +43,6 @@ def immersion_peaks(h: np.ndarray, threshold: float) -> list[int]:
                 peaks.append(int((idx[0] + idx[-1]) // 2))
         seen |= h >= level
     return sorted(peaks)
-
-
-def python_reassemble(actions, boundaries, length):
-    """The four RTK §3.3 steps on a Python event list (the obvious implementation)."""
-    acts = sorted((int(d), int(c), float(s)) for d, s, c in actions if 0 <= d < length)
-    bnds = sorted((int(b), float(s)) for b, s in boundaries if 0 < b < length)
-    if not acts:
-        return []
-    events = sorted([(b, 0, s, -1) for b, s in bnds] + [(d, 1, s, c) for d, c, s in acts])
-    groups, between, pending = [], [], []  # groups: (label, score); between[i]: boundaries before group i+1
-    prev_kind = None
-    for pos, kind, s, c in events:
-        if kind == 1:
-            if prev_kind == 1 and groups:
-                lab, sc = groups[-1]
-                if s > sc:
-                    groups[-1] = (c, s)
-            else:
-                if groups:
-                    between.append(pending)
-                groups.append((c, s))
-                pending = []
-        else:
-            pending.append((pos, s))
-        prev_kind = kind
-    segs = [[0, None, groups[0][0], groups[0][1]]]
-    for (lab, sc), bs in zip(groups[1:], between):
-        if lab == segs[-1][2]:
-            segs[-1][3] = max(segs[-1][3], sc)
-            continue
-        w = sum(s for _, s in bs)
-        mean = sum(p * s for p, s in bs) / w if w > 0 else sum(p for p, _ in bs) / len(bs)
-        cut = min(max(int(np.floor(mean + 0.5)), min(p for p, _ in bs)), max(p for p, _ in bs))
-        segs[-1][1] = cut
-        segs.append([cut, None, lab, sc])
-    segs[-1][1] = length
-    return [tuple(s) for s in segs]
 
 
 def as_tuples(seg):

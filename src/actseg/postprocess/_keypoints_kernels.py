@@ -49,19 +49,21 @@ def _kth_largest(scores, m, k, hist):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_outside(row):  # pragma: no cover - compiled
-    """Index of the first value of ``row`` outside [0, 1] (NaN fails both tests), or -1; the common
-    all-valid case is one branch-free (vectorised) pass."""
+def _first_outside(row, thr):  # pragma: no cover - compiled
+    """Index of the first value of ``row`` outside [0, 1] (NaN fails both tests) or -1, and whether a
+    value reaches ``thr``; the common all-valid case is one branch-free (vectorised) pass."""
     bad = False
+    hit = False
     for i in range(row.shape[0]):
         v = row[i]
         bad |= not (v >= 0.0 and v <= 1.0)
+        hit |= v >= thr
     if bad:
         for i in range(row.shape[0]):
             v = row[i]
             if not (v >= 0.0 and v <= 1.0):
-                return i
-    return -1
+                return i, hit
+    return -1, hit
 
 
 @numba.njit(cache=True, nogil=True)
@@ -123,13 +125,15 @@ def watershed_batch(h, mask, thr, cap, out_pos, out_score, out_label, counts, in
                 for i in range(n):
                     vals[i] = h[b, c, pos[i]]
                 row = vals[:n]
-            bad = _first_outside(row)
+            bad, hit = _first_outside(row, thr)
             if bad >= 0:
                 info[0] = b
                 info[1] = c
                 info[2] = pos[bad]
                 v = row[bad]
                 return ERR_NAN if v != v else ERR_RANGE
+            if not hit:  # no frame reaches the threshold (most class tracks of a video)
+                continue
             k = _scan(row, thr, peaks, peak_scores)
             if m + k > cand_pos.shape[0]:
                 size = max(2 * cand_pos.shape[0], m + k)
