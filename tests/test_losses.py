@@ -419,7 +419,7 @@ def test_keypoint_loss_composition():
         (lambda: focal_heatmap_loss(torch.zeros(2, 3), torch.zeros(2, 3), gamma=2.0), ValueError, "gamma"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.full((1, 4), 3)), ValueError, r"target: expected class ids"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long), weight=torch.ones(2)),
-         ValueError, r"weight: expected shape \(3\), got \(2,\)"),
+         ValueError, r"weight: expected shape \(3,\), got \(2,\)"),
         (lambda: focal_loss(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long), reference="mmaction"),
          ValueError, "reference"),
         (lambda: boundary_loss(torch.zeros(1, 4), torch.zeros(1, 4), torch.ones(1, 4)), TypeError, "mask"),

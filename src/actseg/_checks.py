@@ -370,6 +370,7 @@ def tensor(x: Any, name: str, layout: str | None = None, *, dtype: str | Any = "
     if layout is not None:
         dims = [d.strip() for d in layout.strip("()").split(",") if d.strip()]
         expected = [str(sizes[d]) if sizes and d in sizes else d for d in dims]
+        expected[-1:] = [f"{expected[-1]}," if len(dims) == 1 else expected[-1]] if dims else []
         if x.ndim != len(dims) or any(
             sizes and d in sizes and x.shape[i] != sizes[d] for i, d in enumerate(dims)
         ):
