@@ -203,6 +203,17 @@ SPECS: list[Spec] = [
     Spec("layers.ASFormer.forward", _layer(layers.ASFormer, dict(in_channels=C, num_classes=K, num_layers=2,
                                                                  num_channels=8, num_decoders=1)),
          lambda: dict(x=_x(), mask=_mask()), {"x": "tensor", "mask": "mask"}),
+    Spec("layers.skeleton_edges", layers.skeleton_edges, lambda: dict(layout="ntu-25"), {"layout": "choice"}),
+    Spec("layers.multiscale_adjacency", layers.multiscale_adjacency,
+         lambda: dict(edges=[(0, 1), (1, 2)], num_joints=3, num_scales=4, disentangled=True),
+         {"edges": "labels", "num_joints": "size", "num_scales": "size", "disentangled": "flag"}),
+    Spec("layers.MultiScaleGraphConv", layers.MultiScaleGraphConv,
+         lambda: dict(in_channels=C, out_channels=3, adjacency=layers.multiscale_adjacency([(0, 1)], 2, 3),
+                      dropout=0.2),
+         {"in_channels": "size", "out_channels": "size", "adjacency": "tensor", "dropout": "real"}),
+    Spec("layers.MultiScaleGraphConv.forward", _layer(layers.MultiScaleGraphConv, dict(
+        in_channels=C, out_channels=3, adjacency=layers.multiscale_adjacency([(0, 1), (1, 2)], 3, 2))),
+         lambda: dict(x=torch.randn(B, C, T, 3), mask=_mask()), {"x": "tensor", "mask": "mask"}),
     # -- losses
     Spec("losses.smoothing_loss", losses.smoothing_loss,
          lambda: dict(logits=torch.randn(B, K, T), mask=_mask(), clamp=16.0),

@@ -1,4 +1,5 @@
-"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion.
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion,
+skeleton graphs and multi-scale graph convolution (MS-G3D / DeST).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -13,6 +14,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
+from ._graph import SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -25,6 +27,7 @@ from ._tcn import (
 
 __all__ = [
     "MSTCN",
+    "SKELETON_LAYOUTS",
     "WINDOWS",
     "ASFormer",
     "ASFormerBlock",
@@ -32,7 +35,10 @@ __all__ = [
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
     "MSTCNPlusPlus",
+    "MultiScaleGraphConv",
     "PredictionGenerationStage",
     "SingleStageTCN",
     "WindowedAttention",
+    "multiscale_adjacency",
+    "skeleton_edges",
 ]
