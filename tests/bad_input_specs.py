@@ -214,6 +214,14 @@ SPECS: list[Spec] = [
     Spec("layers.MultiScaleGraphConv.forward", _layer(layers.MultiScaleGraphConv, dict(
         in_channels=C, out_channels=3, adjacency=layers.multiscale_adjacency([(0, 1), (1, 2)], 3, 2))),
          lambda: dict(x=torch.randn(B, C, T, 3), mask=_mask()), {"x": "tensor", "mask": "mask"}),
+    Spec("layers.DSMI", layers.DSMI,
+         lambda: dict(in_channels=C, channels=4, adjacency=layers.multiscale_adjacency([(0, 1)], 2, 3),
+                      center_joint=1, num_heads=2, attention="frames", pooling="max", dropout=0.1),
+         {"in_channels": "size", "channels": "size", "adjacency": "tensor", "center_joint": "int",
+          "num_heads": "size", "attention": "choice", "pooling": "choice", "dropout": "real"}),
+    Spec("layers.DSMI.forward", _layer(layers.DSMI, dict(
+        in_channels=C, channels=4, adjacency=layers.multiscale_adjacency([(0, 1), (1, 2)], 3, 2), center_joint=0)),
+         lambda: dict(x=torch.randn(B, C, T, 3), mask=_mask()), {"x": "tensor", "mask": "mask"}),
     # -- losses
     Spec("losses.smoothing_loss", losses.smoothing_loss,
          lambda: dict(logits=torch.randn(B, K, T), mask=_mask(), clamp=16.0),

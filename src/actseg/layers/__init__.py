@@ -1,5 +1,5 @@
 """``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion,
-skeleton graphs and multi-scale graph convolution (MS-G3D / DeST).
+skeleton graphs and multi-scale graph convolution (MS-G3D / DeST), DSMI (InterAct).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -14,7 +14,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
-from ._graph import SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
+from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -26,6 +26,7 @@ from ._tcn import (
 )
 
 __all__ = [
+    "DSMI",
     "MSTCN",
     "SKELETON_LAYOUTS",
     "WINDOWS",

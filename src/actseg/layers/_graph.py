@@ -22,13 +22,15 @@ from torch import Tensor, nn
 from .. import _checks
 from ._common import Dropout, channel_count, check_parameter_count, float_mask, valid_mask
 
-__all__ = ["SKELETON_LAYOUTS", "MultiScaleGraphConv", "multiscale_adjacency", "skeleton_edges"]
+__all__ = ["DSMI", "SKELETON_LAYOUTS", "MultiScaleGraphConv", "multiscale_adjacency",
+           "skeleton_edges"]
 
 # Joints and scales of one graph: V <= 2**10, S <= 2**10, and an adjacency stack of S * V * V <= 2**24 values
 # (64 MiB; building it costs S products of V x V matrices).
 MAX_JOINTS = 2**10
 MAX_SCALES = 2**10
 MAX_ADJACENCY = 2**24
+MAX_CHANNELS_HEADS = 2**10  # attention heads of DSMI
 
 # Bones (child, parent), 0-based. Sources (DeST libs/models/graph/graph.py@319e1f1, ``Graph.get_edge``):
 #   "ntu-25": layout "PKU-subject"/"PKU-view" (Kinect v2 joints of NTU RGB+D / PKU-MMD, the SDK's bones:
@@ -286,3 +288,123 @@ def _masked_batch_norm(y: Tensor, m: Tensor, norm: nn.BatchNorm2d) -> Tensor:
     if norm.affine:
         out = out * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
     return out
+
+
+def _joint_modalities(x: Tensor, center_joint: int, mask: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The three spatial modalities of InterAct §3.2 from absolute joint coordinates ``x`` ``(B, C, T, V)``.
+
+    ``absolute = x``; ``relative = x - x[..., center_joint]`` (relative to the body centre);
+    ``motion[t] = x[t + 1] - x[t]`` where frames ``t`` and ``t + 1`` are both valid, else 0 (so the last
+    valid frame gets 0, as DeST's ``dataset.py`` displacement, and a padded batch gives each video its own
+    motion; a hole in the mask breaks the difference on both sides). Padded frames are 0 in all three.
+    ``mask`` is the checked ``(B, 1, T)`` float mask or ``None``.
+    """
+    if mask is not None:
+        x = x * mask.unsqueeze(-1)
+    relative = x - x[..., center_joint:center_joint + 1]
+    motion = torch.zeros_like(x)
+    both = None if mask is None else (mask[..., 1:] * mask[..., :-1]).unsqueeze(-1)
+    diff = x[:, :, 1:] - x[:, :, :-1]
+    motion[:, :, :-1] = diff if both is None else diff * both
+    return x, relative, motion
+
+
+class DSMI(nn.Module):
+    r"""Decoupled spatial modality interaction (InterAct §3.2, Eq. (1)–(3)): skeleton ``(B, C_in, T, V)`` ->
+    frame features ``(B, C, T)``.
+
+    .. math:: S_m = \mathrm{MSGC}_m(\mathcal V_m),\ m \in \{\mathrm{abs}, \mathrm{rel}, \mathrm{motion}\}
+              \quad\text{(Eq. 2, one } :class:`MultiScaleGraphConv` \text{ each)}
+
+    .. math:: \hat X = \mathrm{MLP}_1(\mathrm{SAttn}_1([S_\mathrm{abs} \parallel S_\mathrm{rel}])),\qquad
+              X = \mathrm{MLP}_2(\mathrm{SAttn}_2([\hat X \parallel S_\mathrm{motion}]))\quad\text{(Eq. 3)}
+
+    then pooled over joints. The modalities come from :func:`_joint_modalities` (absolute; relative to
+    ``center_joint``; motion = frame difference on the valid span). Choices where the paper is silent
+    (each an argument):
+
+    * ``attention="joints"`` (default): SAttn attends over the ``V`` joints of each frame (tokens = joints,
+      ``2C`` channels), which keeps the module spatial as the paper describes it (features of single
+      frames, "limited number of local frames"); ``"frames"`` attends over the valid frames of each joint
+      (padded frames are masked keys; cost ``O(T²)`` per joint).
+    * SAttn is ``z + MultiheadAttention(z, z, z)`` with ``num_heads`` heads (1 by default), no positions.
+    * MLP is ``Linear(2C -> C)`` + ReLU, applied per joint and frame.
+    * ``pooling="mean"`` (default) or ``"max"`` over joints.
+
+    Padded frames give 0 and have no influence; in eval mode a padded batch gives each video what it
+    gives alone (the graph convolutions' BatchNorm uses batch statistics of the valid frames in training).
+
+    Args:
+        in_channels: ``C_in`` (coordinates per joint, e.g. 3).
+        channels: ``C``, output channels of every graph convolution and of the module.
+        adjacency: ``(S, V, V)`` stack of :func:`multiscale_adjacency`, shared by the three modalities.
+        center_joint: index of the body-centre joint (e.g. 0 = spine base in ``"ntu-25"``, 8 = mid hip in
+            ``"openpose-25"`` as DeST's MCFS preprocessing).
+        num_heads: attention heads (must divide ``2 * channels``).
+        attention: ``"joints"`` or ``"frames"``.
+        pooling: ``"mean"`` or ``"max"``.
+        dropout: dropout of the graph convolutions (on their support tensor) and of the attention weights.
+
+    Shapes:
+        ``forward(x (B, C_in, T, V), mask (B, T) bool or None) -> (B, C, T)``.
+
+    Example:
+        >>> a = multiscale_adjacency(skeleton_edges("lara-19"), 19, num_scales=4)
+        >>> DSMI(3, 8, a, center_joint=0)(torch.randn(2, 3, 6, 19)).shape
+        torch.Size([2, 8, 6])
+    """
+
+    def __init__(self, in_channels: int, channels: int, adjacency: Tensor, center_joint: int, num_heads: int = 1,
+                 attention: str = "joints", pooling: str = "mean", dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_channels = channel_count(in_channels, "in_channels")
+        self.channels = channel_count(channels, "channels")
+        self.num_heads = _checks.size(num_heads, "num_heads", high=MAX_CHANNELS_HEADS)
+        if (2 * self.channels) % self.num_heads:
+            raise ValueError(f"num_heads: expected a divisor of 2 * channels = {2 * self.channels}, "
+                             f"got {self.num_heads}")
+        self.attention = _checks.choice(attention, ("joints", "frames"), "attention")
+        self.pooling = _checks.choice(pooling, ("mean", "max"), "pooling")
+        p = _checks.probability(dropout, "dropout", high_open=True)
+        self.abs_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
+        self.num_joints = self.abs_gcn.num_joints
+        self.center_joint = _checks.integer(center_joint, "center_joint", low=0, high=self.num_joints - 1)
+        self.rel_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
+        self.motion_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
+        width = 2 * self.channels
+        self.attn1 = nn.MultiheadAttention(width, self.num_heads, dropout=p, batch_first=True)
+        self.attn2 = nn.MultiheadAttention(width, self.num_heads, dropout=p, batch_first=True)
+        self.mlp1 = nn.Linear(width, self.channels)
+        self.mlp2 = nn.Linear(width, self.channels)
+
+    def _fuse(self, a: Tensor, b: Tensor, attn: nn.MultiheadAttention, mlp: nn.Linear,
+              valid: Tensor | None) -> Tensor:
+        """``ReLU(mlp(z + attn(z)))`` of ``z = [a ‖ b]`` (channels-last ``(B, T, V, C)`` each)."""
+        z = torch.cat([a, b], dim=-1)
+        bsz, t, v, c = z.shape
+        if self.attention == "joints":
+            tokens = z.reshape(bsz * t, v, c)
+            z = z + attn(tokens, tokens, tokens, need_weights=False)[0].view(bsz, t, v, c)
+        else:
+            tokens = z.transpose(1, 2).reshape(bsz * v, t, c)
+            # a video without valid frames masks no key (its output is zeroed anyway; all -inf would give NaN)
+            pad = None if valid is None else (~valid & valid.any(1, keepdim=True)).repeat_interleave(v, dim=0)
+            out = attn(tokens, tokens, tokens, key_padding_mask=pad, need_weights=False)[0]
+            z = z + out.view(bsz, v, t, c).transpose(1, 2)
+        return F.relu(mlp(z))
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        _checks.tensor(x, "x", "(B, C, T, V)", sizes={"C": self.in_channels, "V": self.num_joints},
+                       min_sizes={"T": 1})
+        _checks.module_tensor(x, "x", self)
+        valid = valid_mask(mask, x[..., 0])
+        m = float_mask(valid, x)
+        absolute, relative, motion = _joint_modalities(x, self.center_joint, m)
+        s_abs, s_rel, s_motion = (gcn(v, valid).permute(0, 2, 3, 1) for gcn, v in  # (B, T, V, C)
+                                  ((self.abs_gcn, absolute), (self.rel_gcn, relative), (self.motion_gcn, motion)))
+        keys = None if m is None else valid
+        fused = self._fuse(s_abs, s_rel, self.attn1, self.mlp1, keys)
+        fused = self._fuse(fused, s_motion, self.attn2, self.mlp2, keys)
+        pooled = fused.mean(dim=2) if self.pooling == "mean" else fused.amax(dim=2)
+        out = pooled.transpose(1, 2)  # (B, C, T)
+        return out if m is None else out * m
