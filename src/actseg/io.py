@@ -448,6 +448,7 @@ _CHECKPOINT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
         (r"^(encoder|decoders\.\d+)\.(layers\.\d+)\.conv_1x1\.(weight|bias)$", ""),
     ),
 }
+_CHECKPOINT_FUNCTIONS: dict[str, Any] = {}  # source -> converter function (defined at the end of this file)
 CHECKPOINT_SOURCES = tuple(_CHECKPOINT_RULES)
 
 
@@ -464,6 +465,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
     ``"fact"``              ``X2Y_map``, ``SCALayer``, ``SALayer`` (FACT)    ``CrossAttentionUpdate``,
                                                                              ``ActionTokenDecoderLayer``,
                                                                              ``TokenSelfAttentionLayer``
+    ``"ms-g3d"``            ``MultiScale_GraphConv`` (MS-G3D, DeST ``SP``)   ``MultiScaleGraphConv(C, C_out, A)``
     ======================  ===============================================  =====================================
 
     The module built with the matching arguments loads the result with ``strict=True`` and, on
@@ -496,8 +498,8 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
         kind = _checks.type_name(state_dict)
         raise TypeError(f"state_dict: expected a mapping of parameter names to tensors, got {kind}")
     source = _checks.choice(source, CHECKPOINT_SOURCES, "source")
-    if source == "fact":
-        return _convert_fact(state_dict)
+    if source in _CHECKPOINT_FUNCTIONS:  # sources with a converter function of their own
+        return _CHECKPOINT_FUNCTIONS[source](state_dict)
     rules = [(re.compile(pattern), replacement) for pattern, replacement in _CHECKPOINT_RULES[source]]
     out: dict[str, Any] = {}
     unknown = []
@@ -605,9 +607,7 @@ def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
     return table[inverse.reshape(-1)].tolist()
 
 
-# --- FACT (ZijiaLewisLu/CVPR2024-FACT@dba2399 models/basic.py), added by fact
-
-CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "fact")
+# --- FACT (ZijiaLewisLu/CVPR2024-FACT@dba2399 models/basic.py)
 
 # X2Y_map -> CrossAttentionUpdate
 _FACT_X2Y = {"X_K": "key", "X_V": "value", "Y_Q": "query", "Y_W": "out"}
@@ -643,3 +643,72 @@ def _convert_fact(state_dict: Mapping[str, Any]) -> dict[str, Any]:
             name = f"{prefix}{new}.{match.group('rest')}"
         out[name] = value
     return out
+
+
+_CHECKPOINT_FUNCTIONS["fact"] = _convert_fact
+CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "fact")
+
+# --- MS-G3D / DeST multi-scale graph convolution
+
+_MSG3D_KEY = re.compile(
+    r"^(.*?)(?:(A_res)|mlp\.layers\.(\d+)\.(weight|bias|running_mean|running_var|num_batches_tracked))$")
+
+
+def _convert_ms_g3d(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """``MultiScale_GraphConv`` of MS-G3D (``model/ms_gcn.py``@2f927f4) or DeST (``libs/models/SP.py``@319e1f1)
+    -> :class:`actseg.layers.MultiScaleGraphConv`.
+
+    ``A_res`` ``(S·V, V)`` becomes ``residual`` ``(S, V, V)`` (a view: scale ``k`` is rows ``k·V..(k+1)·V``);
+    the ``MLP``'s ``Conv2d`` and ``BatchNorm2d`` (``mlp.layers.0``/``.1``, or ``.1``/``.2`` when the block was
+    built with ``dropout > 0.001`` and a ``Dropout`` comes first) become ``conv`` and ``norm``. Keys may carry
+    a prefix (a block inside a whole model, such as DeST's ``SP.``); it is kept. The adjacency itself
+    (``A_powers``) is not in the official state dict: build the module with
+    ``multiscale_adjacency(edges, V, S)`` of the same graph (:func:`actseg.layers.skeleton_edges` has
+    DeST's graphs; MS-G3D's NTU graph differs in the hand bones, see there).
+
+    Layouts: MS-G3D's block takes ``(N, C, T, V)``, as ours. DeST's ``SP`` block takes ``(N, C, V, T)`` and
+    transposes it first, and returns ``(N, C_out, T, V)``: feed ours ``x.transpose(2, 3)``.
+
+    Example:
+        >>> import torch
+        >>> sd = {"A_res": torch.zeros(26, 13), "mlp.layers.0.weight": torch.zeros(4, 6, 1, 1)}
+        >>> {k: tuple(v.shape) for k, v in convert_state_dict(sd, "ms-g3d").items()}
+        {'residual': (2, 13, 13), 'conv.weight': (4, 6, 1, 1)}
+    """
+    matches = {}
+    unknown = []
+    for key in state_dict:
+        if not isinstance(key, str):
+            raise TypeError(f"state_dict: expected parameter names (str) as keys, got {type(key).__name__} {key!r}")
+        name = key[len("module."):] if key.startswith("module.") else key
+        match = _MSG3D_KEY.match(name)
+        if match is None:
+            unknown.append(key)
+        else:
+            matches[key] = match
+    if unknown:
+        shown = ", ".join(repr(k) for k in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        raise ValueError(f"state_dict: {len(unknown)} keys are not parameters of a 'ms-g3d' checkpoint: {shown}")
+    first_layer: dict[str, int] = {}  # prefix -> index of the Conv2d in mlp.layers (the lowest index)
+    for match in matches.values():
+        if match.group(3) is not None:
+            prefix, index = match.group(1), int(match.group(3))
+            first_layer[prefix] = min(first_layer.get(prefix, index), index)
+    out: dict[str, Any] = {}
+    for key, match in matches.items():
+        prefix, value = match.group(1), state_dict[key]
+        if match.group(2):
+            shape = tuple(getattr(value, "shape", ()))
+            if len(shape) != 2 or shape[1] == 0 or shape[0] % shape[1]:
+                raise ValueError(f"state_dict: expected {key!r} of shape (S*V, V), got {shape}")
+            out[prefix + "residual"] = value.reshape(shape[0] // shape[1], shape[1], shape[1])
+            continue
+        offset = int(match.group(3)) - first_layer[prefix]
+        if offset > 1 or (offset == 0 and match.group(4) not in ("weight", "bias")):
+            raise ValueError(f"state_dict: {key!r} is not a parameter of the MLP's Conv2d or BatchNorm2d")
+        out[f"{prefix}{('conv', 'norm')[offset]}.{match.group(4)}"] = value
+    return out
+
+
+_CHECKPOINT_FUNCTIONS["ms-g3d"] = _convert_ms_g3d
+CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "ms-g3d")

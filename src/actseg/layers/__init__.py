@@ -1,5 +1,6 @@
-"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion;
-frame–action cross-attention (FACT); TransParser's SPS unit.
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion,
+skeleton graphs and multi-scale graph convolution (MS-G3D / DeST), DSMI (InterAct), frame–action
+cross-attention (FACT), TransParser's SPS unit.
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -14,6 +15,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
+from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
 from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
@@ -27,7 +29,9 @@ from ._tcn import (
 )
 
 __all__ = [
+    "DSMI",
     "MSTCN",
+    "SKELETON_LAYOUTS",
     "SPS_NORMS",
     "WINDOWS",
     "ASFormer",
@@ -38,9 +42,12 @@ __all__ = [
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
     "MSTCNPlusPlus",
+    "MultiScaleGraphConv",
     "PredictionGenerationStage",
     "SingleStageTCN",
     "SoftPatternStrengthening",
     "TokenSelfAttentionLayer",
     "WindowedAttention",
+    "multiscale_adjacency",
+    "skeleton_edges",
 ]
