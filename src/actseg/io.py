@@ -461,6 +461,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
     ``"ms-tcn"``            ``SingleStageModel`` (yabufarha/ms-tcn)          ``SingleStageTCN(D, K, L, F)``
     ``"ms-tcn2"``           ``MS_TCN2`` (sj-li/MS-TCN2)                      ``MSTCNPlusPlus(D, K, L_PG, L_R, R, F)``
     ``"asformer"``          ``MyTransformer`` (ChinaYi/ASFormer)             ``ASFormer(D, K, L, F, num_decoders)``
+    ``"pygmtools-pca-gm"``  ``PCA_GM_Net`` (pygmtools ``pca_gm`` network)     ``GraphMatching(d, hidden, out, L)``
     ======================  ===============================================  =====================================
 
     The module built with the matching arguments loads the result with ``strict=True`` and, on
@@ -598,3 +599,21 @@ def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
             )
     table = np.array([name_of[int(i)] for i in unique], dtype=object)
     return table[inverse.reshape(-1)].tolist()
+
+
+# --- added by gm: pygmtools PCA_GM_Net -> actseg.layers.GraphMatching
+
+
+def _pygmtools_pca_gm_rules() -> tuple[tuple[str, str], ...]:
+    """Renaming rules for pygmtools 0.6 ``PCA_GM_Net`` (the network of ``pygmtools.pca_gm``, PyTorch backend):
+    ``gnn_layer_{i}.gconv.{a_fc,u_fc}.*`` -> ``gconvs.{i}.*``, ``cross_graph_{L-2}.*`` -> ``cross_graph.*``,
+    ``affinity_{i}.A`` -> ``affinity.{i}`` (``i`` = ``L - 2`` and ``L - 1``)."""
+    return (
+        (r"^gnn_layer_(\d+)\.gconv\.(a_fc|u_fc)\.(weight|bias)$", r"gconvs.\1.\2.\3"),
+        (r"^cross_graph_\d+\.(weight|bias)$", r"cross_graph.\1"),
+        (r"^affinity_(\d+)\.A$", r"affinity.\1"),
+    )
+
+
+_CHECKPOINT_RULES["pygmtools-pca-gm"] = _pygmtools_pca_gm_rules()
+CHECKPOINT_SOURCES = tuple(_CHECKPOINT_RULES)

@@ -1,4 +1,5 @@
-"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion.
+"""``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion,
+graph matching (PCA-GM, channels-last ``(b, n, d)`` as pygmtools).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -13,6 +14,7 @@ naming the public argument (``docs/layers.md``). Every module runs on meta tenso
 
 from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
+from ._matching import GraphMatching
 from ._tcn import (
     MSTCN,
     DilatedResidualLayer,
@@ -31,6 +33,7 @@ __all__ = [
     "DilatedResidualLayer",
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
+    "GraphMatching",
     "MSTCNPlusPlus",
     "PredictionGenerationStage",
     "SingleStageTCN",
