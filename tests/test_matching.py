@@ -177,6 +177,23 @@ def test_sinkhorn_log_domain_steps_match_pygmtools_for_saturated_scores() -> Non
         g_ours, = torch.autograd.grad((ours * w).sum(), scores)
         g_ref, = torch.autograd.grad((ref * w).sum(), scores)
         torch.testing.assert_close(g_ours, g_ref, atol=1e-10, rtol=1e-8)
+        # a second backward through the same graph (retain_graph) gives the same gradient
+        ours = sinkhorn(scores, n1, n2, 20, 0.05)
+        first, = torch.autograd.grad((ours * w).sum(), scores, retain_graph=True)
+        second, = torch.autograd.grad((ours * w).sum(), scores)
+        torch.testing.assert_close(first, g_ref, atol=1e-10, rtol=1e-8)
+        torch.testing.assert_close(second, first, atol=0, rtol=0)
+
+
+def test_autocast_bfloat16_gives_finite_matchings() -> None:
+    torch.manual_seed(0)
+    model = GraphMatching(6, 12, 10)
+    f1, f2, a1, a2, n1, n2 = _graphs(7, [5, 3], [4, 6], 6, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        S, _, _ = model(f1, f2, a1, a2, n1, n2)
+    reference = model(f1, f2, a1, a2, n1, n2)[0]
+    assert torch.isfinite(S).all() and (S[0, 5:] == 0).all()
+    torch.testing.assert_close(S.float(), reference, atol=0.1, rtol=0)
 
 
 def test_empty_graph_gives_a_zero_matching() -> None:

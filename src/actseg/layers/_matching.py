@@ -86,6 +86,7 @@ class _SinkhornRowsFirst(torch.autograd.Function):
         return y
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None, None]:
         rows, cols, out = ctx.saved_tensors
         masks = (rows, cols)
@@ -98,7 +99,7 @@ class _SinkhornRowsFirst(torch.autograd.Function):
             if i == 0:
                 break
             total = ctx.sums[i]
-            y = ctx.stored[i] if total is None else y.mul_(total)
+            y = ctx.stored[i].clone() if total is None else y.mul_(total)  # a second backward needs it intact
         return g, None, None, None
 
 
@@ -117,6 +118,7 @@ def sinkhorn(scores: Tensor, n1: Tensor, n2: Tensor, iterations: int, tau: float
     iterations; a tie follows the padded shapes: rows first when ``N1 <= N2``). pygmtools loops over the
     graphs; here the two orientations are two batched runs.
     """
+    dtype, scores = scores.dtype, _checks.upcast_half(scores)  # float16 / bfloat16 (autocast) in float32
     _, size1, size2 = scores.shape
     valid1 = torch.arange(size1, device=scores.device) < n1[:, None]  # (b, N1)
     valid2 = torch.arange(size2, device=scores.device) < n2[:, None]  # (b, N2)
@@ -136,7 +138,7 @@ def sinkhorn(scores: Tensor, n1: Tensor, n2: Tensor, iterations: int, tau: float
         out_b = _sinkhorn_rows_first(log_s[b].transpose(1, 2), cols[b].transpose(1, 2), rows[b].transpose(1, 2),
                                      iterations).transpose(1, 2)
         out = torch.empty_like(log_s).index_copy(0, a, out_a).index_copy(0, b, out_b)
-    return torch.where(valid, out, scores.new_zeros(()))
+    return torch.where(valid, out, scores.new_zeros(())).to(dtype)
 
 
 class _GraphConv(nn.Module):
