@@ -142,7 +142,7 @@ def sinkhorn(scores: Tensor, n1: Tensor, n2: Tensor, iterations: int, tau: float
 
 
 class _GraphConv(nn.Module):
-    """PCA-GM's graph convolution (pygmtools ``Gconv``): ``x' = \\hat A \\, ReLU(x W_a) + ReLU(x W_u)``, ``\\hat A``
+    r"""PCA-GM's graph convolution (pygmtools ``Gconv``): ``x' = \hat A \, ReLU(x W_a) + ReLU(x W_u)``, ``\hat A``
     the adjacency with L1-normalised columns."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
