@@ -24,7 +24,7 @@ def compiled():
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0].name}-{c[1]}-{c[2]}" for c in CASES])
 def test_bad_input_is_refused_cleanly(case, compiled):
-    result = run_case(*case)
+    result = run_case(*case, slow=120.0)
     assert result.outcome == "clean", result.detail
 
 

@@ -466,6 +466,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
                                                                              ``ActionTokenDecoderLayer``,
                                                                              ``TokenSelfAttentionLayer``
     ``"ms-g3d"``            ``MultiScale_GraphConv`` (MS-G3D, DeST ``SP``)   ``MultiScaleGraphConv(C, C_out, A)``
+    ``"pygmtools-pca-gm"``  ``PCA_GM_Net`` (pygmtools ``pca_gm`` network)     ``GraphMatching(d, hidden, out, L)``
     ======================  ===============================================  =====================================
 
     The module built with the matching arguments loads the result with ``strict=True`` and, on
@@ -712,3 +713,19 @@ def _convert_ms_g3d(state_dict: Mapping[str, Any]) -> dict[str, Any]:
 
 _CHECKPOINT_FUNCTIONS["ms-g3d"] = _convert_ms_g3d
 CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "ms-g3d")
+# --- added by gm: pygmtools PCA_GM_Net -> actseg.layers.GraphMatching
+
+
+def _pygmtools_pca_gm_rules() -> tuple[tuple[str, str], ...]:
+    """Renaming rules for pygmtools 0.6 ``PCA_GM_Net`` (the network of ``pygmtools.pca_gm``, PyTorch backend):
+    ``gnn_layer_{i}.gconv.{a_fc,u_fc}.*`` -> ``gconvs.{i}.*``, ``cross_graph_{L-2}.*`` -> ``cross_graph.*``,
+    ``affinity_{i}.A`` -> ``affinity.{i}`` (``i`` = ``L - 2`` and ``L - 1``)."""
+    return (
+        (r"^gnn_layer_(\d+)\.gconv\.(a_fc|u_fc)\.(weight|bias)$", r"gconvs.\1.\2.\3"),
+        (r"^cross_graph_\d+\.(weight|bias)$", r"cross_graph.\1"),
+        (r"^affinity_(\d+)\.A$", r"affinity.\1"),
+    )
+
+
+_CHECKPOINT_RULES["pygmtools-pca-gm"] = _pygmtools_pca_gm_rules()
+CHECKPOINT_SOURCES = (*CHECKPOINT_SOURCES, "pygmtools-pca-gm")

@@ -1,6 +1,7 @@
 """``nn.Module`` building blocks: dilated TCN stages (MS-TCN, MS-TCN++), windowed attention (ASFormer), fusion,
 skeleton graphs and multi-scale graph convolution (MS-G3D / DeST), DSMI (InterAct), frame–action
-cross-attention (FACT), TransParser's SPS unit.
+cross-attention (FACT), TransParser's SPS unit, graph matching (PCA-GM, channels-last ``(b, n, d)`` as
+pygmtools).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
@@ -17,6 +18,7 @@ from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
 from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
+from ._matching import GraphMatching
 from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
     MSTCN,
@@ -41,6 +43,7 @@ __all__ = [
     "DilatedResidualLayer",
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
+    "GraphMatching",
     "MSTCNPlusPlus",
     "MultiScaleGraphConv",
     "PredictionGenerationStage",
