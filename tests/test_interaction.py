@@ -14,8 +14,7 @@ import pytest
 import torch
 
 from actseg.io import CHECKPOINT_SOURCES, convert_state_dict
-from actseg.layers import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
-from actseg.layers import _common
+from actseg.layers import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer, _common
 from actseg.layers._interaction import attention, attention_orders
 
 DATA = Path(__file__).parent / "data" / "fact"
