@@ -5,7 +5,9 @@ pygmtools).
 
 Every block takes features ``x`` ``(B, C, T)`` and a padding ``mask`` ``(B, T)`` bool (``True`` = valid,
 ``None`` = all valid) and gives padded frames no influence: a padded batch gives every element exactly
-what it gives alone, and outputs are 0 at padded frames. Official checkpoints load through
+what it gives alone, and outputs are 0 at padded frames. The FACT blocks (``CrossAttentionUpdate``,
+``ActionTokenDecoderLayer``, ``TokenSelfAttentionLayer``) mix token sets with frames and take both channels
+last, ``(B, L, D)``, with one ``(B, L)`` mask per sequence. Official checkpoints load through
 ``actseg.io.convert_state_dict``.
 
 Constructors check their arguments before allocating anything (numpy integers accepted; channels
