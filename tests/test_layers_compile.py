@@ -99,3 +99,15 @@ def test_checks_stay_while_compiling():
         compiled(torch.randn(B, 7, T), None)
     with pytest.raises(errors, match=r"mask: expected dtype torch\.bool, got torch\.float32"):
         compiled(torch.randn(B, 6, T), torch.ones(B, T))
+
+
+def test_training_mode_compiles():
+    """Train mode (dropout, input-channel dropout) compiles without a graph break too; the backward runs
+    and padded frames stay zero."""
+    torch.manual_seed(0)
+    model = L.ASFormer(6, 5, 1, 8, 1).train()
+    x, mask = features(6)(MASKS["holes"])
+    out = torch.compile(model, fullgraph=True)(x, mask)
+    out.sum().backward()
+    assert bool((out.masked_fill(mask.unsqueeze(1), 0) == 0).all())
+    assert all(p.grad is not None and bool(p.grad.isfinite().all()) for p in model.parameters())

@@ -101,13 +101,14 @@ class Dropout(torch.nn.Dropout):
 
     Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
     kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
-    ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step.
+    ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step. While compiling it
+    is ``nn.Dropout`` too (Dynamo does not trace ``random_``; Inductor generates its own draw).
     """
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        if x.device.type != "cpu" or self.p == 1.0:
+        if x.device.type != "cpu" or self.p == 1.0 or compiling():  # Inductor fuses its own draw
             return super().forward(x)
         if (self.p * 256).is_integer():  # p = k/256 (0.5, 0.25, ...): one random byte per element is exact
             keep = torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_() >= int(self.p * 256)
