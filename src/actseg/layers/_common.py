@@ -57,10 +57,20 @@ def float_mask(mask: Tensor | None, x: Tensor) -> Tensor | None:
     all-valid one (meta masks are kept: their values are unknown).
 
     An all-valid mask changes nothing, so it is dropped once here rather than multiplied in every layer.
+    That test reads the mask's values, so under ``torch.compile`` it steps aside (:func:`compiling`) and
+    the mask is kept: multiplying by ones gives the same numbers without a graph break.
     """
-    if mask is None or (_checks.has_values(mask) and bool(mask.all())):
+    if mask is None:
+        return None
+    if not compiling() and _checks.has_values(mask) and bool(mask.all()):
         return None
     return mask.to(dtype=x.dtype).unsqueeze(1)
+
+
+def compiling() -> bool:
+    """True while ``torch.compile`` traces: value-dependent checks and fast paths (:func:`float_mask`,
+    :func:`ragged_lengths`) step aside then, shape and dtype checks stay."""
+    return torch.compiler.is_compiling()
 
 
 def apply_mask(x: Tensor, m: Tensor | None) -> Tensor:
@@ -91,13 +101,14 @@ class Dropout(torch.nn.Dropout):
 
     Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
     kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
-    ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step.
+    ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step. While compiling it
+    is ``nn.Dropout`` too (Dynamo does not trace ``random_``; Inductor generates its own draw).
     """
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0.0:
             return x
-        if x.device.type != "cpu" or self.p == 1.0:
+        if x.device.type != "cpu" or self.p == 1.0 or compiling():  # Inductor fuses its own draw
             return super().forward(x)
         if (self.p * 256).is_integer():  # p = k/256 (0.5, 0.25, ...): one random byte per element is exact
             keep = torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_() >= int(self.p * 256)
@@ -116,8 +127,8 @@ RAGGED_CPU = True
 
 def ragged_lengths(x: Tensor, mask: Tensor | None) -> list[int] | None:
     """Valid lengths when ``x`` is on the CPU, the checked ``mask`` (:func:`valid_mask`) is a prefix mask and
-    lengths differ; else ``None``."""
-    if not RAGGED_CPU or mask is None or x.device.type != "cpu" or x.shape[0] < 2:
+    lengths differ; else ``None`` (always while compiling: the lengths are data, the graph runs padded)."""
+    if not RAGGED_CPU or mask is None or compiling() or x.device.type != "cpu" or x.shape[0] < 2:
         return None
     lengths = mask.sum(dim=1)
     if bool((lengths == x.shape[2]).all()) or not bool((lengths > 0).all()):
