@@ -14,6 +14,7 @@ gives the single-process numbers exactly. Records without an id (``None``) are n
 
 from __future__ import annotations
 
+import abc
 from typing import Any, ClassVar
 
 from .._distributed import first_occurrences, gather_objects
@@ -21,7 +22,7 @@ from .._distributed import first_occurrences, gather_objects
 __all__ = ["VideoAccumulator"]
 
 
-class VideoAccumulator:
+class VideoAccumulator(abc.ABC):
     """Base of the dataset metrics: records per video id, ``reset``, ``merge``, DDP gather + de-dup.
 
     Subclasses set ``RECORDS`` (names of the record kinds, e.g. ``("rows",)`` or
@@ -61,8 +62,9 @@ class VideoAccumulator:
         """Records of one kind on this process (duplicates included)."""
         return len(self._records[self.RECORDS[0] if kind is None else kind])
 
-    def _config(self) -> tuple[Any, ...]:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _config(self) -> tuple[Any, ...]:
+        """The configuration that two accumulators must share to be merged."""
 
     # -- merge and gather --------------------------------------------------------------------------
 
