@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import Dropout, channel_count, check_parameter_count, ragged_lengths
+from ._common import Dropout, channel_count, check_parameter_count, compiling, ragged_lengths
 
 __all__ = ["ActionTokenDecoderLayer", "CrossAttentionUpdate", "TokenSelfAttentionLayer"]
 
@@ -50,7 +50,7 @@ def _sequence_mask(mask: Tensor | None, x: Tensor, name: str) -> Tensor | None:
     if mask.is_meta and not x.is_meta:
         raise TypeError(f"{name}: expected a tensor with values for {x.device}, got a meta tensor")
     mask = mask.to(x.device)
-    return None if _checks.has_values(mask) and bool(mask.all()) else mask
+    return None if not compiling() and _checks.has_values(mask) and bool(mask.all()) else mask
 
 
 def _with_position(x: Tensor, pos: Tensor | None) -> Tensor:
