@@ -10,25 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actseg.metrics import PROTOCOLS, SegmentationMetrics, accuracy, edit_score, f1_score, segment_stats
-
+from tas_oracle import edit_distance, runs
 
 # ---------------------------------------------------------------------------------------------
 # A slow, readable statement of the algorithm (numpy argmax semantics, NaN included) to compare
 # the numba kernel with on random inputs beyond the stored reference vectors.
-def _runs(labels, background, short_last):
-    segs, start = [], 0
-    for t in range(1, len(labels) + 1):
-        if t == len(labels) or labels[t] != labels[t - 1]:
-            if labels[t - 1] not in background:
-                segs.append([start, t, labels[t - 1]])
-            start = t
-    if short_last and segs and segs[-1][1] == len(labels):
-        segs[-1][1] = len(labels) - 1
-    return segs
 
 
 def _slow_stats(pred, target, background, overlaps, short_last):
-    p, g = _runs(pred, background, short_last), _runs(target, background, short_last)
+    p, g = runs(pred, background, short_last), runs(target, background, short_last)
     tp, fp = [], []
     for k in overlaps:
         hit = np.zeros(len(g), bool)
@@ -387,14 +377,6 @@ def test_video_order_does_not_change_dataset_numbers(videos, order, protocol):
 # regression tests (issue 10)
 
 
-def _dp_distance(a, b):
-    """The scripts' edit distance, as a readable dynamic programme."""
-    d = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, d = d, [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            d[j] = prev[j - 1] if x == y else 1 + min(prev[j - 1], prev[j], d[j - 1])
-    return d[-1]
 
 
 segment_sequences = st.tuples(st.lists(st.integers(0, 3), max_size=300), st.lists(st.integers(0, 3), max_size=300),
@@ -410,7 +392,7 @@ def test_bit_parallel_edit_distance_equals_the_dynamic_programme(pair):
     a, b, scale = pair
     p = np.asarray(a, dtype=np.int64) * scale
     y = np.asarray(b, dtype=np.int64) * scale
-    assert levenshtein(p, len(a), y, len(b)) == _dp_distance(a, b)
+    assert levenshtein(p, len(a), y, len(b)) == edit_distance(a, b)
 
 
 @pytest.mark.parametrize("n", [63, 64, 65, 127, 128, 129, 200])
@@ -420,7 +402,7 @@ def test_bit_parallel_edit_distance_at_block_edges(n):
     rng = np.random.default_rng(n)
     for m in (1, n - 1, n, n + 1, 3 * n):
         a, b = rng.integers(0, 3, n), rng.integers(0, 3, m)
-        assert levenshtein(a, n, b, m) == _dp_distance(a.tolist(), b.tolist())
+        assert levenshtein(a, n, b, m) == edit_distance(a.tolist(), b.tolist())
     assert levenshtein(np.zeros(n, np.int64), n, np.ones(n, np.int64), 0) == n
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from actseg.metrics import SegmentationMetrics, edit_score, f1_score, segment_stats
+from tas_oracle import edit_distance, runs
 
 DATA = json.loads((Path(__file__).parent / "data" / "tas_reference.json").read_text())
 OVERLAPS = tuple(DATA["overlaps"])
@@ -50,25 +51,8 @@ def _close(actual, expected):
 # distance, and each protocol's aggregation, with the edge-case choices of docs/metrics.md
 
 
-def _runs(labels, background, short_last):
-    segs, start = [], 0
-    for t in range(1, len(labels) + 1):
-        if t == len(labels) or labels[t] != labels[t - 1]:
-            if labels[t - 1] not in background:
-                segs.append([start, t, labels[t - 1]])
-            start = t
-    if short_last and segs and segs[-1][1] == len(labels):
-        segs[-1][1] = len(labels) - 1
-    return segs
 
 
-def _distance(a, b):
-    d = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, d = d, [i] + [0] * len(b)
-        for j, y in enumerate(b, 1):
-            d[j] = prev[j - 1] if x == y else 1 + min(prev[j - 1], prev[j], d[j - 1])
-    return d[-1]
 
 
 def _documented_video(pred, target, background, protocol):
@@ -79,8 +63,8 @@ def _documented_video(pred, target, background, protocol):
     neither side has a segment.
     """
     pred, target = list(pred), list(target)
-    p = _runs(pred, background, protocol in ("asformer", "asrf"))
-    g = _runs(target, background, protocol in ("asformer", "asrf"))
+    p = runs(pred, background, protocol in ("asformer", "asrf"))
+    g = runs(target, background, protocol in ("asformer", "asrf"))
     tp, fp = [], []
     for k in OVERLAPS:
         hit = [False] * len(g)
@@ -99,7 +83,7 @@ def _documented_video(pred, target, background, protocol):
         tp.append(n_tp)
         fp.append(n_fp)
     longest = max(len(p), len(g))
-    edit = math.nan if longest == 0 else (1 - _distance([s[2] for s in p], [s[2] for s in g]) / longest) * 100
+    edit = math.nan if longest == 0 else (1 - edit_distance([s[2] for s in p], [s[2] for s in g]) / longest) * 100
     correct = sum(a == b for a, b in zip(pred, target))
     fg = [i for i, y in enumerate(target) if y not in background]
     fg_correct = sum(pred[i] == target[i] for i in fg)
@@ -177,7 +161,7 @@ def test_per_video_matches_reference(case, protocol):
             doc = _documented_video(p, y, case["background"], protocol)
             assert (tp.tolist(), fp.tolist(), fn.tolist()) == (doc[5], doc[6], doc[7])
             assert _near(edit, doc[4], 1e-12)
-            n_pred = len(_runs(p.tolist(), case["background"], protocol in ("asformer", "asrf")))
+            n_pred = len(runs(p.tolist(), case["background"], protocol in ("asformer", "asrf")))
             if "argmax" in expected["error"]:  # no GT segment: every predicted segment is a FP, edit 0
                 assert tp.tolist() == fn.tolist() == [0] * 3 and fp.tolist() == [n_pred] * 3 and n_pred > 0
                 assert edit == 0.0

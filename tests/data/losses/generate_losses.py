@@ -41,6 +41,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from compare_tree import compare  # tests/data/compare_tree.py
+
 GRAD_INPUTS = {  # function name -> inputs that get requires_grad (the stored "grads" keys)
     "GaussianSimilarityTMSE": ["preds"], "TMSE": ["preds"], "ActionSegmentationLoss": ["preds"],
     "FocalLoss": ["logit"], "BoundaryRegressionLoss": ["preds"], "train": ["stage_cls", "stage_bound"],
@@ -261,34 +264,6 @@ def pygm_cases(stored):
 
 
 # ------------------------------------------------------------------------------------------ plumbing
-def compare(a, b, where, rtol=0.0):
-    """Differences between two nested structures: tensors of the same dtype and shape whose floats satisfy
-    max |a - b| <= rtol * max |b| over the tensor (NaN matches NaN; integers and bools exact), other values
-    equal. rtol = 0 asks for bit-identical tensors."""
-    if torch.is_tensor(a) or torch.is_tensor(b):
-        if not (torch.is_tensor(a) and torch.is_tensor(b)) or a.dtype != b.dtype or a.shape != b.shape:
-            return [f"{where}: {getattr(a, 'dtype', a)}{tuple(getattr(a, 'shape', ()))} vs "
-                    f"{getattr(b, 'dtype', b)}{tuple(getattr(b, 'shape', ()))}"]
-        if not a.is_floating_point():
-            return [] if torch.equal(a, b) else [f"{where}: integer values differ"]
-        if not torch.equal(a.isnan(), b.isnan()):
-            return [f"{where}: NaN positions differ"]
-        a, b = a.nan_to_num(0.0, 0.0, 0.0) + 0.0, b.nan_to_num(0.0, 0.0, 0.0) + 0.0  # +0.0: -0.0 -> 0.0
-        if a.numel() == 0 or torch.equal(a, b):
-            return []
-        diff, scale = (a - b).abs().max().item(), b.abs().max().item()
-        return [] if diff <= rtol * scale else [f"{where}: max |diff| {diff:.3e} = {diff / scale:.1e} x max |stored|"]
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return [f"{where}: keys {sorted(a)} vs {sorted(b)}"]
-        return [d for k in a for d in compare(a[k], b[k], f"{where}.{k}", rtol)]
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        if len(a) != len(b):
-            return [f"{where}: length {len(a)} vs {len(b)}"]
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in compare(x, y, f"{where}[{i}]", rtol)]
-    return [] if a == b else [f"{where}: {a!r} vs {b!r}"]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--asrf", type=Path, help="yiskw713/asrf checkout at 9623f1e8")
