@@ -251,3 +251,156 @@ def test_missing_matplotlib_says_how_to_install(monkeypatch):
         plot_timeline({"gt": GT})
     assert str(info.value) == 'actseg.viz needs matplotlib, which is not installed: pip install "actseg-blocks[viz]"'
     assert class_colors(2).shape == (2, 4)  # colours need no matplotlib
+
+
+# ---------------------------------------------------------------------------------------------- actseg plot
+
+CLI_MAPPING = {"background": 0, "take": 1, "pour": 2}
+CLI_VIDEOS = {"v1": ([0, 0, 1, 1, 1, 2, 2, 0], [0, 1, 1, 1, 1, 2, 0, 0]), "v2": ([1, 1, 2, 2], [1, 2, 2, 2])}
+
+
+def _folders(tmp_path):
+    from actseg.io import write_label_file
+
+    mapping = tmp_path / "mapping.txt"
+    mapping.write_text("".join(f"{i} {name}\n" for name, i in CLI_MAPPING.items()))
+    for video, (target, pred) in CLI_VIDEOS.items():
+        write_label_file(tmp_path / "gt" / f"{video}.txt", target, CLI_MAPPING, layout="ground_truth")
+        write_label_file(tmp_path / "pred" / video, pred, CLI_MAPPING)
+        write_label_file(tmp_path / "other" / f"{video}.txt", target[::-1], CLI_MAPPING)
+    return tmp_path / "gt", tmp_path / "pred", mapping
+
+
+def _plot(gt, preds, mapping, out, *extra):
+    from actseg.cli import main
+
+    return main(["plot", "--ground-truth", str(gt), "--predictions", *map(str, preds), "--mapping", str(mapping),
+                 "--out", str(out), *extra])
+
+
+def test_cli_plot_writes_one_png_per_video(tmp_path, capsys, monkeypatch):
+    gt, pred, mapping = _folders(tmp_path)
+    drawn = []
+    import actseg.viz
+
+    real_plot = actseg.viz.plot_timeline
+
+    def spy(rows, **kwargs):
+        drawn.append((list(rows), {k: np.asarray(v).tolist() for k, v in rows.items()}, kwargs))
+        return real_plot(rows, **kwargs)
+
+    monkeypatch.setattr(actseg.viz, "plot_timeline", spy)
+    code = _plot(gt, [pred, f"reversed={tmp_path / 'other'}"], mapping, tmp_path / "out", "--background", "background",
+                 "--fps", "15")
+    assert code == 0
+    out = capsys.readouterr().out.split()
+    assert out == [str(tmp_path / "out" / "v1.png"), str(tmp_path / "out" / "v2.png")]
+    for name in ("v1.png", "v2.png"):
+        data = (tmp_path / "out" / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    order, values, kwargs = drawn[0]
+    assert order == ["ground truth", "pred", "reversed"]  # DIR is named after its folder; NAME=DIR
+    assert values["ground truth"] == CLI_VIDEOS["v1"][0] and values["pred"] == CLI_VIDEOS["v1"][1]
+    assert values["reversed"] == CLI_VIDEOS["v1"][0][::-1]
+    assert kwargs == {"class_names": ["background", "take", "pour"], "background": (0,), "fps": 15.0, "title": "v1"}
+
+
+def test_cli_plot_videos_subset(tmp_path, capsys):
+    gt, pred, mapping = _folders(tmp_path)
+    assert _plot(gt, [pred], mapping, tmp_path / "out", "--videos", "v2.txt") == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["v2.png"]
+
+
+def _cli_error(tmp_path, capsys, case):
+    gt, pred, mapping = _folders(tmp_path)
+    out = tmp_path / "out"
+    args = {"gt": gt, "preds": [pred], "mapping": mapping, "out": out, "extra": []}
+    expected = case(tmp_path, args)
+    code = _plot(args["gt"], args["preds"], args["mapping"], args["out"], *args["extra"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == f"actseg plot: error: {expected}\n"  # one line, no traceback
+    assert not list(tmp_path.glob("out/*.png"))
+
+
+def _missing_gt(tmp_path, args):
+    args["gt"] = tmp_path / "nope"
+    return f"--ground-truth: expected a folder, got no such folder: {tmp_path / 'nope'}"
+
+
+def _missing_pred(tmp_path, args):
+    args["preds"] = [args["preds"][0], f"x={tmp_path / 'mapping.txt'}"]
+    return f"--predictions: expected a folder, got a file: {tmp_path / 'mapping.txt'}"
+
+
+def _wrong_mapping(tmp_path, args):
+    (tmp_path / "m2.txt").write_text("0 background\n1 take\n")
+    args["mapping"] = tmp_path / "m2.txt"
+    return (f"{tmp_path / 'gt' / 'v1.txt'}: frame 5: unknown label 'pour' "
+            "(not in the mapping; known labels: 'background', 'take')")
+
+
+def _count_mismatch(tmp_path, args):
+    (tmp_path / "pred" / "v2").write_text("### Frame level recognition: ###\ntake pour pour")
+    return f"{tmp_path / 'pred' / 'v2'}: expected 4 frame labels (as in {tmp_path / 'gt' / 'v2.txt'}), got 3"
+
+
+def _missing_prediction(tmp_path, args):
+    (tmp_path / "pred" / "v2").unlink()
+    p = tmp_path / "pred" / "v2"
+    return f"missing prediction file {p} (or {p}.txt) for video 'v2'"
+
+
+def _unknown_video(tmp_path, args):
+    args["extra"] = ["--videos", "v9"]
+    return f"missing ground truth file {tmp_path / 'gt' / 'v9.txt'} (video 'v9' of --videos)"
+
+
+def _unknown_background(tmp_path, args):
+    args["extra"] = ["--background", "SIL"]
+    return "--background: unknown class name 'SIL' (known: 'background', 'take', 'pour')"
+
+
+def _duplicate_rows(tmp_path, args):
+    args["preds"] = [f"a={args['preds'][0]}", f"a={tmp_path / 'other'}"]
+    return "--predictions: expected distinct row names, got 'a' twice (use NAME=DIR)"
+
+
+def _out_is_a_file(tmp_path, args):
+    args["out"] = tmp_path / "mapping.txt"
+    return f"--out: expected a folder, got a file: {tmp_path / 'mapping.txt'}"
+
+
+def _out_parent_missing(tmp_path, args):
+    args["out"] = tmp_path / "a" / "b"
+    return f"--out: expected a folder in an existing folder, got no such folder: {tmp_path / 'a'}"
+
+
+def _bad_fps(tmp_path, args):
+    args["extra"] = ["--fps", "-2"]
+    return "--fps: expected a finite number > 0, got -2.0"
+
+
+def _empty_gt(tmp_path, args):
+    (tmp_path / "empty").mkdir()
+    args["gt"] = tmp_path / "empty"
+    return f"--ground-truth: expected <video>.txt files, got none in {tmp_path / 'empty'}"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [_missing_gt, _missing_pred, _wrong_mapping, _count_mismatch, _missing_prediction, _unknown_video,
+     _unknown_background, _duplicate_rows, _out_is_a_file, _out_parent_missing, _bad_fps, _empty_gt],
+)
+def test_cli_plot_errors(tmp_path, capsys, case):
+    _cli_error(tmp_path, capsys, case)
+
+
+def test_cli_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+    def case(tmp_path, args):
+        return 'actseg.viz needs matplotlib, which is not installed: pip install "actseg-blocks[viz]"'
+
+    _cli_error(tmp_path, capsys, case)
+    assert not (tmp_path / "out").exists()  # checked before anything is written
