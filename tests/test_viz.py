@@ -36,6 +36,14 @@ def _rows(fig):
     return out
 
 
+@pytest.fixture(autouse=True)
+def _close_pyplot_figures():
+    """Figures are made through pyplot once a test has imported it: close them after every test."""
+    yield
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
 def _legend_texts(ax):
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
@@ -157,18 +165,43 @@ def test_probability_strip_and_boundary_peaks():
     assert _legend_texts(fig.axes[3]) == NAMES
 
 
-def test_draws_into_a_given_axes():
+def test_draws_into_given_axes():
     from matplotlib.figure import Figure
 
     fig = Figure()
     ax = fig.add_subplot()
-    out = plot_timeline({"gt": [0, 1, 1]}, class_names=NAMES, boundary_scores=[0.0, 1.0, 0.0], peaks=[1], ax=ax,
-                        title="t")
-    assert out is fig
-    assert len(fig.axes) == 2  # the given axes and the appended boundary axes
+    out = plot_timeline({"gt": [0, 1, 1]}, class_names=NAMES, ax=ax, title="t")
+    assert out is fig and fig.axes == [ax]
     assert _legend_texts(ax) == ["bg", "take"]
     assert ax.get_title() == "t"
     np.testing.assert_array_equal(_rows(fig)["gt"][0], [[0, 1], [1, 3]])
+    fig = Figure()
+    axes = fig.subplots(2, 1, sharex=True)
+    plot_timeline({"gt": [0, 1, 1]}, boundary_scores=[0.0, 1.0, 0.0], peaks=[1], ax=axes)
+    assert len(fig.axes) == 2
+    lines = {line.get_gid(): line for line in axes[1].get_lines()}
+    np.testing.assert_array_equal(lines["peaks"].get_xdata(), [1])
+    assert axes[1].get_xlabel() == "frame" and axes[1].get_xlim() == (0.0, 3.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "error", "message"),
+    [
+        (lambda fig: fig.add_subplot(), {"boundary_scores": [0.0] * 4}, ValueError,
+         "ax: expected a sequence of 2 Axes (rows, boundary_scores), got one Axes"),
+        (lambda fig: fig.subplots(2, 1), {"probabilities": np.ones((2, 4)) / 2, "boundary_scores": [0.0] * 4},
+         ValueError, "ax: expected 3 Axes (rows, probabilities, boundary_scores), got 2"),
+        (lambda fig: [fig.add_subplot(), "x"], {"boundary_scores": [0.0] * 4}, TypeError,
+         "ax[1]: expected a matplotlib Axes, got str"),
+        (lambda fig: "axes", {}, TypeError, "ax: expected a matplotlib Axes or a sequence of them, got str"),
+    ],
+)
+def test_bad_axes(make, kwargs, error, message):
+    from matplotlib.figure import Figure
+
+    with pytest.raises(error) as info:
+        plot_timeline({"gt": GT}, ax=make(Figure()), **kwargs)
+    assert str(info.value) == message
 
 
 def test_png_is_written(tmp_path):
@@ -230,7 +263,6 @@ GT = [0, 0, 1, 1]
         ({"gt": GT}, {"class_names": ["bg", 1]}, TypeError, "class_names[1]: expected a string, got int 1"),
         ({"gt": GT}, {"fps": 0}, ValueError, "fps: expected a finite number > 0.0, got 0"),
         ({"gt": GT}, {"title": 3}, TypeError, "title: expected a string, got int"),
-        ({"gt": GT}, {"ax": "axes"}, TypeError, "ax: expected a matplotlib Axes, got str"),
         ({"gt": GT}, {"background": [-1]}, ValueError, "background: expected class ids >= 0, got -1"),
     ],
 )

@@ -103,6 +103,7 @@ def _matplotlib() -> Any:
         import matplotlib.collections
         import matplotlib.figure
         import matplotlib.patches
+        import matplotlib.ticker
     except ImportError as exc:
         raise ImportError(f"actseg.viz needs matplotlib, which is not installed: {_INSTALL}") from exc
     return matplotlib
@@ -268,8 +269,9 @@ def plot_timeline(
         background: class id or ids drawn light grey (e.g. ``SIL``).
         fps: frames per second: the x axis in seconds instead of frames.
         title: figure title (the axes title when ``ax`` is given).
-        ax: optional matplotlib ``Axes`` to draw the rows in; the probability and boundary strips are
-            then appended below it and the legend to its right.
+        ax: optional matplotlib ``Axes`` to draw the rows in (the legend goes to its right), or, with
+            ``probabilities`` or ``boundary_scores``, a sequence of Axes: the rows', then one per given
+            strip in that order (e.g. ``fig.subplots(3, 1, sharex=True)``).
 
     Returns:
         The ``matplotlib.figure.Figure``: ``fig.savefig("video.png")``. Its axes, top to bottom: the
@@ -325,13 +327,16 @@ def plot_timeline(
     row_ax = axes["rows"]
     _draw_rows(mpl, row_ax, names, drawn, colors, scale)
     x_max = length / scale
-    row_ax.set_xlim(0, x_max)
     if probs is not None:
         _draw_probabilities(axes["probabilities"], probs, colors, labels_names, scale)
     if tracks["boundary_scores"] is not None:
         _draw_boundaries(axes["boundary_scores"], tracks["boundary_scores"], peak_pos, scale)
-    bottom = axes["boundary_scores"] or axes["probabilities"] or row_ax
-    bottom.set_xlabel("time (s)" if fps is not None else "frame")
+    data_axes = [a for a in (row_ax, axes["probabilities"], axes["boundary_scores"]) if a is not None]
+    for data_ax in data_axes:
+        data_ax.set_xlim(0, x_max)
+        if fps is None:
+            data_ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    data_axes[-1].set_xlabel("time (s)" if fps is not None else "frame")
     handles = [mpl.patches.Patch(facecolor=colors[i], edgecolor="none", label=labels_names[i]) for i in present]
     fig = row_ax.figure
     if axes["legend"] is not None:
@@ -378,18 +383,7 @@ def _layout(mpl: Any, ax: Any, n_rows: int, with_probs: bool, with_bounds: bool,
     heights = [max(0.9, 0.42 * n_rows + 0.3)] + ([probs_h] if with_probs else []) + ([1.2] if with_bounds else [])
     out: dict[str, Any] = {"legend": None, "probabilities": None, "boundary_scores": None, "ncol": 1}
     if ax is not None:
-        from matplotlib.axes import Axes
-        from mpl_toolkits.axes_grid1 import make_axes_locatable
-
-        instance_of(ax, Axes, "ax", "a matplotlib Axes")
-        out["rows"] = ax
-        divider = make_axes_locatable(ax) if (with_probs or with_bounds) else None
-        for key, present, h in (("probabilities", with_probs, probs_h), ("boundary_scores", with_bounds, 1.2)):
-            if present:
-                out[key] = divider.append_axes("bottom", size=h, pad=0.15, sharex=ax)
-                ax.tick_params(labelbottom=False)
-        if with_probs and with_bounds:
-            out["probabilities"].tick_params(labelbottom=False)
+        _given_axes(ax, out, with_probs, with_bounds)
         return out
     ncol = max(1, min(n_legend, int(width / (0.075 * max(longest_name, 4) + 0.55))))
     legend_rows = -(-n_legend // ncol)
@@ -408,6 +402,26 @@ def _layout(mpl: Any, ax: Any, n_rows: int, with_probs: bool, with_bounds: bool,
     out["legend"] = axes[-1]
     out["ncol"] = ncol
     return out
+
+
+def _given_axes(ax: Any, out: dict[str, Any], with_probs: bool, with_bounds: bool) -> None:
+    """The caller's axes: one ``Axes`` for the rows alone, or a sequence (rows, then one per strip)."""
+    from matplotlib.axes import Axes
+
+    wanted = ["rows"] + (["probabilities"] if with_probs else []) + (["boundary_scores"] if with_bounds else [])
+    if isinstance(ax, Axes):
+        if len(wanted) > 1:
+            raise ValueError(f"ax: expected a sequence of {len(wanted)} Axes ({', '.join(wanted)}), got one Axes")
+        axes = [ax]
+    elif isinstance(ax, (list, tuple, np.ndarray)):
+        axes = list(np.asarray(ax, dtype=object).reshape(-1))
+        if len(axes) != len(wanted):
+            raise ValueError(f"ax: expected {len(wanted)} Axes ({', '.join(wanted)}), got {len(axes)}")
+        for i, item in enumerate(axes):
+            instance_of(item, Axes, f"ax[{i}]", "a matplotlib Axes")
+    else:
+        raise TypeError(f"ax: expected a matplotlib Axes or a sequence of them, got {type_name(ax)}")
+    out.update(zip(wanted, axes))
 
 
 def _draw_rows(mpl: Any, ax: Any, names: list[str], drawn: list[tuple], colors: np.ndarray, scale: float) -> None:
