@@ -449,7 +449,7 @@ def _draw_probabilities(ax: Any, probs: np.ndarray, colors: np.ndarray, names: l
     ax.imshow(image, aspect="auto", interpolation="nearest", extent=(0, t / scale, k, 0))
     step = max(1, -(-k // 20))
     ticks = np.arange(0, k, step)
-    ax.set_yticks(ticks + 0.5, [names[i] for i in ticks], fontsize=7)
+    ax.set_yticks(ticks + 0.5, [names[i] for i in ticks], fontsize=8)
     ax.tick_params(axis="y", length=0)
     ax.set_ylabel("p(class)", fontsize=9)
 
