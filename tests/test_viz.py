@@ -64,14 +64,13 @@ def test_class_colors_palette_background_and_consistency():
     assert len({tuple(np.round(c, 6)) for c in many}) == 200  # all distinct
     assert ((many >= 0) & (many <= 1)).all()
     assert not np.any(np.all(np.isclose(many[:, :3], 0.83), axis=1))  # none looks like background
-    assert class_colors(0).shape == (0, 4)
     assert class_colors(2, background=1)[1].tolist() == [0.83, 0.83, 0.83, 1.0]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"num_classes": -1}, ValueError, "num_classes: expected an integer >= 0 and <= 65536, got -1"),
+        ({"num_classes": 0}, ValueError, "num_classes: expected an integer >= 1 and <= 65536, got 0"),
         ({"num_classes": True}, TypeError, "num_classes: expected an integer, got bool True"),
         ({"num_classes": 3, "background": [3]}, ValueError, "background: expected class ids < 3 (num_classes), got 3"),
         ({"num_classes": 3, "background": "bg"}, TypeError, "background: expected a collection of integer class ids"),

@@ -69,7 +69,7 @@ def class_colors(num_classes: int, *, background: Any = None) -> np.ndarray:
     background classes are light grey (0.83). Needs no matplotlib.
 
     Args:
-        num_classes: ``K``, an integer in ``[0, 65536]``.
+        num_classes: ``K``, an integer in ``[1, 65536]``.
         background: optional class id or ids (``< K``) drawn light grey, e.g. ``SIL``'s id.
 
     Returns:
@@ -82,7 +82,7 @@ def class_colors(num_classes: int, *, background: Any = None) -> np.ndarray:
         >>> bool((class_colors(30)[:3] == class_colors(3)[:3]).all())  # an id keeps its colour
         True
     """
-    k = size(num_classes, "num_classes", low=0, high=_MAX_CLASSES)
+    k = size(num_classes, "num_classes", low=1, high=_MAX_CLASSES)
     bg = np.zeros(0, np.int64) if background is None else id_set(background, "background")
     if bg.size and bg[-1] >= k:
         raise ValueError(f"background: expected class ids < {k} (num_classes), got {int(bg[-1])}")
