@@ -203,6 +203,23 @@ def test_bad_axes(make, kwargs, error, message):
     assert str(info.value) == message
 
 
+def test_empty_rows_draw_nothing():
+    fig = plot_timeline({"padding": [-100, -100, -100], "none": Segments.empty()}, boundary_scores=[0.0, 0.5, 0.0])
+    rows = _rows(fig)
+    assert rows["padding"][0].shape == (0, 2) and rows["none"][0].shape == (0, 2)
+    assert _legend_texts(fig.axes[-1]) == []
+    assert fig.axes[0].get_xlim() == (0.0, 3.0)
+
+
+def test_import_needs_no_matplotlib():
+    import subprocess
+
+    code = "import sys, actseg.viz; assert 'matplotlib' not in sys.modules; print(actseg.viz.class_colors(2).shape)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 4)"
+
+
 def test_png_is_written(tmp_path):
     fig = plot_timeline({"gt": np.repeat([0, 1, 2], 50)}, class_names=NAMES, probabilities=np.full((3, 150), 1 / 3))
     fig.savefig(tmp_path / "t.png")

@@ -45,7 +45,7 @@ from ._checks import (
 )
 from .segments import Segments, runs
 
-__all__ = ["class_colors", "plot_timeline"]
+__all__ = ["class_colors", "close_figure", "plot_timeline"]
 
 _INSTALL = 'pip install "actseg-blocks[viz]"'
 
@@ -124,8 +124,9 @@ def close_figure(fig: Any) -> None:
 
     Example:
         >>> from actseg.viz import plot_timeline, close_figure
-        >>> fig = plot_timeline({"gt": [0, 0, 1]})  # doctest: +SKIP
-        >>> fig.savefig("video.png"); close_figure(fig)  # doctest: +SKIP
+        >>> fig = plot_timeline({"gt": [0, 0, 1]})
+        >>> fig.savefig("video.png")
+        >>> close_figure(fig)
     """
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is not None:
