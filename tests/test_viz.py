@@ -280,6 +280,16 @@ GT = [0, 0, 1, 1]
         ({"gt": GT}, {"fps": 0}, ValueError, "fps: expected a finite number > 0.0, got 0"),
         ({"gt": GT}, {"title": 3}, TypeError, "title: expected a string, got int"),
         ({"gt": GT}, {"background": [-1]}, ValueError, "background: expected class ids >= 0, got -1"),
+        ({"gt": GT}, {"background": [5], "class_names": NAMES}, ValueError,
+         "background: expected class ids < 3 (one per class name), got 5"),
+        ({"gt": GT}, {"background": [70000]}, ValueError,
+         "background: expected class ids < 65536 (without class_names), got 70000"),
+        ({"gt": GT}, {"probabilities": np.ones((2, 4)) / 2, "background": [2]}, ValueError,
+         "background: expected class ids < 2 (the rows of probabilities), got 2"),
+        ({"gt": GT}, {"probabilities": np.ones((1, 4))}, ValueError,
+         "rows['gt']: expected class ids < 1 (the rows of probabilities), got 1"),
+        ({"gt": GT, "pred": [0, 0, 70000, 1]}, {}, ValueError,
+         "rows['pred']: expected class ids < 65536 (without class_names), got 70000"),
     ],
 )
 def test_bad_input(rows, kwargs, error, message):

@@ -205,7 +205,7 @@ def _check_rows(rows: Any) -> tuple[list[str], list[tuple], int | None, str | No
     return names, drawn, length, first
 
 
-def _timeline_length(length: int | None, first: str | None, drawn: list[tuple], tracks: dict[str, Any]) -> int:
+def _timeline_length(length: int | None, drawn: list[tuple], tracks: dict[str, Any]) -> int:
     """The number of frames ``T``: of the label rows, else of a probability/boundary track, else the last end."""
     if length is not None:
         return length
@@ -299,7 +299,7 @@ def plot_timeline(
     scale = 1.0 if fps is None else real(fps, "fps", low=0.0, low_open=True)
     if title is not None:
         instance_of(title, str, "title", "a string")
-    length = _timeline_length(length, first, drawn, tracks)
+    length = _timeline_length(length, drawn, tracks)
     source = f"rows[{first!r}]" if first is not None else "the rows"
     for key, arr in tracks.items():
         if arr is not None and arr.shape[-1] != length:
@@ -317,7 +317,11 @@ def plot_timeline(
         if labels.size and labels.max() >= num_classes:
             raise ValueError(f"{where}: expected class ids < {num_classes} ({_k_source(labels_names, probs)}), "
                              f"got {int(labels.max())}")
-    colors = class_colors(num_classes, background=background)
+    bg = np.zeros(0, np.int64) if background is None else id_set(background, "background")
+    if bg.size and bg[-1] >= num_classes:
+        raise ValueError(f"background: expected class ids < {num_classes} ({_k_source(labels_names, probs)}), "
+                         f"got {int(bg[-1])}")
+    colors = class_colors(num_classes, background=bg)
     if labels_names is None:
         labels_names = [str(i) for i in range(num_classes)]
 
@@ -363,17 +367,26 @@ def _num_classes(names: list[str] | None, probs: np.ndarray | None, drawn: list[
         return len(names)
     if probs is not None:
         return int(probs.shape[0])
-    top = max((int(labels.max()) for *_, labels in drawn if labels.size), default=0)
+    top, where = 0, "rows"
+    for row, _, _, labels in drawn:
+        if labels.size and labels.max() > top:
+            top, where = int(labels.max()), row
+    if top >= _MAX_CLASSES:
+        raise ValueError(f"{where}: expected class ids < {_MAX_CLASSES} (without class_names), got {top}")
     if background is not None:
         bg = id_set(background, "background")
+        if bg.size and bg[-1] >= _MAX_CLASSES:
+            raise ValueError(f"background: expected class ids < {_MAX_CLASSES} (without class_names), "
+                             f"got {int(bg[-1])}")
         top = max(top, int(bg[-1]) if bg.size else 0)
     return top + 1
 
 
 def _k_source(names: list[str] | None, probs: np.ndarray | None) -> str:
+    """Where ``K`` came from, for a message."""
     if names is not None:
         return "one per class name"
-    return "the rows of probabilities"
+    return "the rows of probabilities" if probs is not None else "the largest id + 1"
 
 
 def _layout(mpl: Any, ax: Any, n_rows: int, with_probs: bool, with_bounds: bool, n_legend: int,
