@@ -251,8 +251,10 @@ def plot_timeline(
 ) -> Any:
     """Draw segmentations as coloured rows over time, with optional class probabilities and boundary scores.
 
-    The picture every TAS paper shows (MS-TCN Fig. 5, ASRF Fig. 5, ...): the ground truth and one or
-    more predictions as rows of coloured segments, one colour per class (:func:`class_colors`).
+    The qualitative figure of TAS papers (e.g. Hyder et al., "Action Segmentation Using 2D Skeleton
+    Heatmaps and Multi-Modality Fusion", Fig. 5: ground truth, MS-GCN, MS-TCN++ and theirs): the ground
+    truth and one or more predictions as rows of coloured segments, one colour per class
+    (:func:`class_colors`).
 
     Args:
         rows: ``{row name: labels}`` in display order (top first), e.g. ``{"ground truth": gt,
@@ -277,7 +279,8 @@ def plot_timeline(
     Returns:
         The ``matplotlib.figure.Figure``: ``fig.savefig("video.png")``. Its axes, top to bottom: the
         rows, the probability strip (if given), the boundary line (if given), then the legend (a
-        frameless axes of its own, when ``ax`` is not given).
+        frameless axes of its own, when ``ax`` is not given). The legend lists the classes that occur
+        in the rows, in id order. Boundary scores are drawn at ``x = t``, the left edge of frame ``t``.
 
     Raises:
         ImportError: matplotlib is missing (the message says ``pip install "actseg-blocks[viz]"``).
