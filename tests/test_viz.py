@@ -462,3 +462,20 @@ def test_cli_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
 
     _cli_error(tmp_path, capsys, case)
     assert not (tmp_path / "out").exists()  # checked before anything is written
+
+
+def test_cli_plot_without_matplotlib_in_a_fresh_process(tmp_path):
+    import subprocess
+
+    gt, pred, mapping = _folders(tmp_path)
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from actseg.cli import main\n"
+        f"sys.exit(main(['plot', '--ground-truth', {str(gt)!r}, '--predictions', {str(pred)!r}, "
+        f"'--mapping', {str(mapping)!r}, '--out', {str(tmp_path / 'out')!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr == ('actseg plot: error: actseg.viz needs matplotlib, which is not installed: '
+                             'pip install "actseg-blocks[viz]"\n')
+    assert result.stdout == ""
