@@ -30,6 +30,8 @@ _MODULES = {
     "read_ts": "._ts",
     "DemoDataset": "._datasets",
     "collate": "._datasets",
+    "MSTCNFolderDataset": "._folders",
+    "ActivityNetDataset": "._folders",
 }
 
 __all__ = sorted(_MODULES)
