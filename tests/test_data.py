@@ -98,6 +98,18 @@ def test_demo_file_is_small_compressed_and_shipped_with_its_notice():
     assert re.search(r'actseg = \[[^\]]*"data/NOTICE\.md"', pyproject)
 
 
+def test_import_and_load_demo_stay_without_torch():
+    code = ("import sys, actseg.data as d\n"
+            "x = d.load_demo('gunpoint', 'test')\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n"
+            "print(sorted(d.__all__))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == str(sorted(["ActivityNetDataset", "DemoData", "DemoDataset", "MSTCNFolderDataset",
+                                             "collate", "load_demo", "read_ts"]))
+
+
 @pytest.mark.parametrize("name, split", [("basicmotions", "bogus"), ("ucf101", "train")])
 def test_load_demo_refuses_unknown_names(name, split):
     arg, value, options = ("split", split, "'train', 'test'") if name in SETS else ("name", name,
