@@ -368,6 +368,10 @@ def test_mstcn_folder_bad_feature_files(mstcn_root):
     with pytest.raises(ValueError, match=re.escape(f"{feature}: video 'v2': expected 4 channels (as the first video), "
                                                    "got shape (5, 7)")):
         MSTCNFolderDataset(mstcn_root, "train")
+    np.save(feature, np.zeros((4, 7), dtype=np.complex64))
+    with pytest.raises(ValueError, match=re.escape(f"{feature}: video 'v2': expected real features (float or integer), "
+                                                   "got dtype complex64")):
+        MSTCNFolderDataset(mstcn_root, "train")
     feature.write_text("not an npy file")
     with pytest.raises(ValueError, match=re.escape(f"{feature}: video 'v2': expected a .npy array, got an unreadable "
                                                    "file")):

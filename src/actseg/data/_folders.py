@@ -38,9 +38,12 @@ def _feature_shape(path: Path, video: str, listed_in: Path, channels: Optional[i
     if not path.is_file():
         raise FileNotFoundError(f"{path}: video {video!r}: no such feature file (the video is listed in {listed_in})")
     try:
-        shape = np.load(path, mmap_mode="r").shape
+        array = np.load(path, mmap_mode="r")
     except (ValueError, OSError) as exc:
         raise ValueError(f"{path}: video {video!r}: expected a .npy array, got an unreadable file ({exc})") from None
+    shape = array.shape
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"{path}: video {video!r}: expected real features (float or integer), got dtype {array.dtype}")
     if len(shape) != 2 or shape[1] < 1:
         raise ValueError(f"{path}: video {video!r}: expected features of shape (C, T) with T >= 1, got shape "
                          f"{tuple(shape)}")
