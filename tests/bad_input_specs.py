@@ -336,3 +336,44 @@ if _importlib_util.find_spec("matplotlib") is not None:
         {"probabilities": "reals", "boundary_scores": "reals", "peaks": "labels", "background": "ids",
          "fps": "real_none"},
         names=("rows['gt']",)))
+
+# -- data (issue 13 §1): the datasets read small folders written once into a temporary directory
+import functools  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from actseg import data  # noqa: E402
+
+
+@functools.lru_cache(maxsize=1)
+def _data_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="actseg-specs-"))
+    for d in ("features", "groundTruth", "splits", "anet"):
+        (root / d).mkdir()
+    (root / "mapping.txt").write_text("0 bg\n1 take\n")
+    (root / "splits" / "train.split1.bundle").write_text("v.txt\n")
+    (root / "groundTruth" / "v.txt").write_text("bg\ntake\ntake\nbg\n")
+    np.save(root / "features" / "v.npy", np.zeros((3, 4), dtype=np.float32))
+    video = {"subset": "validation", "duration": 2.0, "annotations": [{"segment": [0.5, 1.0], "label": "take"}]}
+    (root / "gt.json").write_text(json.dumps({"database": {"v": video}}))
+    return root
+
+
+SPECS += [
+    Spec("data.load_demo", data.load_demo, lambda: dict(name="gunpoint", split="test"),
+         {"name": "choice", "split": "choice"}),
+    Spec("data.DemoDataset", data.DemoDataset, lambda: dict(name="gunpoint", split="test"),
+         {"name": "choice", "split": "choice"}),
+    Spec("data.MSTCNFolderDataset", data.MSTCNFolderDataset,
+         lambda: dict(root=_data_root(), split="train", split_index=1, sample_rate=2, mmap=True),
+         {"split_index": "size", "sample_rate": "size", "mmap": "flag"}),
+    Spec("data.ActivityNetDataset", data.ActivityNetDataset,
+         lambda: dict(annotations=_data_root() / "gt.json", features=_data_root() / "features", fps=4.0,
+                      feature_stride=2, mmap=False),
+         {"fps": "real_none", "feature_stride": "size", "mmap": "flag"}),
+    Spec("io.write_activitynet_predictions", io.write_activitynet_predictions,
+         lambda: dict(path=_data_root() / "pred.json", class_names=["bg", "take"], fps=2.0,
+                      detections={"v": segments.Segments([0, 2], [2, 4], [1, 0], scores=[0.9, 0.3])}),
+         {"fps": "real"}),
+]

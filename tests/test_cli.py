@@ -449,13 +449,14 @@ def test_star_import_and_cheap_import():
         "assert not heavy, heavy\n"
         "from actseg import *\n"
         "assert callable(warmup) and metrics.SegmentationMetrics and io.read_mapping\n"
+        "assert callable(data.load_demo)\n"
         "print(sorted(actseg.__all__))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stderr
     listed = set(ast.literal_eval(result.stdout))
     assert listed == {"__version__", "cli", "io", "layers", "losses", "metrics", "postprocess", "segments",
-                      "targets", "warmup", "viz"}
+                      "targets", "warmup", "data", "viz"}
     package = Path(actseg.__file__).parent
     public = {p.stem for p in package.iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())}
     assert public <= listed  # every public submodule is listed
