@@ -229,3 +229,15 @@ def test_griffe_rst_rewrite():
         "Sum (`foo`, `a.Bar`, $x^2$).", "", "$$", "a = b", "    + c", "$$", "",
         "Examples:", "    >>> 1", "    1", "", "*New in 0.1.0*",
     ]
+
+
+def test_citation_file():
+    text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert text.startswith("cff-version: 1.2.0\n")
+    yaml = pytest.importorskip("yaml")
+    data = yaml.safe_load(text)
+    assert {"cff-version", "message", "title", "authors"} <= set(data)
+    import actseg
+
+    assert data["version"] == actseg.__version__
+    assert len(data["references"]) >= 5
