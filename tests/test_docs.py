@@ -241,3 +241,13 @@ def test_citation_file():
 
     assert data["version"] == actseg.__version__
     assert len(data["references"]) >= 5
+
+
+def test_site_hook_unescapes_pipes_in_table_code_only():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "docs" / "mkdocs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "| `a \\| b` | c \\| d |\n`e \\| f`\n"
+    assert module.unescape_table_pipes(text) == "| `a | b` | c \\| d |\n`e \\| f`\n"
