@@ -6,7 +6,7 @@ are unchanged:
 
 - ``Example:`` → ``Examples:`` (griffe renders only ``Examples:`` as code; ``Example:`` would be an
   admonition whose ``>>>`` lines read as nested block quotes);
-- ``.. math::`` + indented block → ``$$ … $$``, and ``:math:`x``` → ``$x$`` (``pymdownx.arithmatex``
+- ``.. math::`` + indented block (or ``.. math:: formula`` + indented continuation lines) → ``$$ … $$``, and ``:math:`x``` → ``$x$`` (``pymdownx.arithmatex``
   + MathJax);
 - ``:func:`x```, ``:class:`x```, ``:meth:``, ``:attr:``, ``:mod:``, ``:data:``, ``:exc:``, ``:obj:`` →
   the code span ``x``;
@@ -25,7 +25,7 @@ import griffe
 _ROLE = re.compile(r":(?:func|class|meth|attr|mod|data|exc|obj):`~?([^`]+)`")
 _MATH_ROLE = re.compile(r":math:`([^`]+)`")
 _VERSION = re.compile(r"^(\s*)\.\. version(added|changed)::\s*(.*)$")
-_MATH_BLOCK = re.compile(r"^(\s*)\.\. math::\s*$")
+_MATH_BLOCK = re.compile(r"^(\s*)\.\. math::\s*(.*?)\s*$")
 _EXAMPLE = re.compile(r"^(\s*)Example:\s*$")
 
 
@@ -42,7 +42,7 @@ def rewrite(text: str) -> str:
         line = lines[i]
         math = _MATH_BLOCK.match(line)
         if math:
-            pad = math.group(1)
+            pad, inline = math.groups()
             body = []
             i += 1
             while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > len(pad)):
@@ -51,7 +51,8 @@ def rewrite(text: str) -> str:
             while body and not body[-1].strip():
                 body.pop()
             depth = min((_indent(b) for b in body if b.strip()), default=0)
-            out += [f"{pad}$$", *(pad + b[depth:] for b in body), f"{pad}$$", ""]
+            body = [pad + _ROLE.sub(r"\1", b[depth:]) if b.strip() else "" for b in body]  # roles: bare names
+            out += [f"{pad}$$", *([pad + inline] if inline else []), *body, f"{pad}$$", ""]
             continue
         version = _VERSION.match(line)
         if version:

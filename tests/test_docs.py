@@ -223,11 +223,12 @@ def test_griffe_rst_rewrite():
     spec.loader.exec_module(module)
     text = "\n".join([
         "Sum (:func:`foo`, :class:`~a.Bar`, :math:`x^2`).", "", ".. math::", "    a = b", "        + c", "",
-        "Example:", "    >>> 1", "    1", "", ".. versionadded:: 0.1.0",
+        "Example:", "    >>> 1", "    1", "", ".. versionadded:: 0.1.0", ".. math:: P = 1,", "          R = 2", "",
+        "Text.",
     ])
     assert module.rewrite(text).splitlines() == [
         "Sum (`foo`, `a.Bar`, $x^2$).", "", "$$", "a = b", "    + c", "$$", "",
-        "Examples:", "    >>> 1", "    1", "", "*New in 0.1.0*",
+        "Examples:", "    >>> 1", "    1", "", "*New in 0.1.0*", "$$", "P = 1,", "R = 2", "$$", "", "Text.",
     ]
 
 
