@@ -6,10 +6,10 @@ are unchanged:
 
 - ``Example:`` → ``Examples:`` (griffe renders only ``Examples:`` as code; ``Example:`` would be an
   admonition whose ``>>>`` lines read as nested block quotes);
-- ``.. math::`` + indented block (or ``.. math:: formula`` + indented continuation lines) → ``$$ … $$``, and ``:math:`x``` → ``$x$`` (``pymdownx.arithmatex``
-  + MathJax);
+- ``.. math::`` + indented block (or ``.. math:: formula`` + indented continuation lines) → ``$$ … $$``,
+  and ``:math:`x``` → ``$x$`` (``pymdownx.arithmatex`` + MathJax);
 - ``:func:`x```, ``:class:`x```, ``:meth:``, ``:attr:``, ``:mod:``, ``:data:``, ``:exc:``, ``:obj:`` →
-  the code span ``x``;
+  the code span ``x`` (the bare name inside a formula);
 - ``.. versionadded:: X`` / ``.. versionchanged:: X`` → *New in X.* / *Changed in X.*
 
 Loaded by ``mkdocs.yml`` (``plugins.mkdocstrings.handlers.python.options.extensions``).
