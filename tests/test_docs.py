@@ -5,7 +5,7 @@ Docstrings: every module of the ``actseg`` package (private ones too) is importe
 ``ELLIPSIS`` and ``NORMALIZE_WHITESPACE`` from a temporary working directory.
 
 Markdown: the fenced blocks marked ````` ```python ````` (or ````` ```py `````) of ``README.md`` and
-``docs/*.md`` run in order, in one namespace per file (a later block may use the names of an earlier
+``docs/**/*.md`` run in order, in one namespace per file (a later block may use the names of an earlier
 one), from a temporary working directory in which ``examples/`` and ``tests/`` of the repository are
 reachable through symbolic links (so ``examples/data/...`` paths work as they do from the repository
 root). One test per file; a failure names the file and the line of the block.
@@ -108,7 +108,7 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
 
 
 def _markdown_files() -> list:
-    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     cases = []
     for path in files:
         key = str(path.relative_to(ROOT))
@@ -159,3 +159,96 @@ def test_markdown_python_blocks(path, tmp_path, monkeypatch):
             failures.append(f"the Python block at {where} failed:\n{error}")
     if failures:
         pytest.fail("\n".join(failures), pytrace=False)
+
+
+# ---------------------------------------------------------------------------------------------- site
+
+
+def _nav_pages(text: str | None = None) -> list[str]:
+    """The pages named in ``mkdocs.yml``'s ``nav`` (paths relative to ``docs/``), commented lines left out.
+
+    Read line by line (every nav entry is ``- [Title: ]path.md``), so that the test needs neither
+    mkdocs nor PyYAML.
+    """
+    pages = []
+    in_nav = False
+    if text is None:
+        text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith((" ", "-")):
+            in_nav = line.startswith("nav:")
+            continue
+        match = re.fullmatch(r"\s*-\s*(?:[^:]+:\s*)?([\w./-]+\.md)\s*", line)
+        if in_nav and match:
+            pages.append(match.group(1))
+    return pages
+
+
+def test_every_docs_page_is_in_the_site_nav():
+    pages = _nav_pages()
+    assert "index.md" in pages and "papers/rtk.md" in pages and "benchmarks.md" in pages
+    assert len(pages) == len(set(pages)), "a page is listed twice in mkdocs.yml's nav"
+    on_disk = {str(path.relative_to(ROOT / "docs")) for path in (ROOT / "docs").rglob("*.md")}
+    assert sorted(on_disk - set(pages)) == [], "docs pages missing from mkdocs.yml's nav"
+    assert sorted(set(pages) - on_disk) == [], "mkdocs.yml's nav names pages that do not exist"
+
+
+def test_nav_parser():
+    text = "\n".join([
+        "site_name: x", "exclude_docs: |", "  notes.md", "nav:", "  - Home: index.md", "  - Modules:",
+        "      - actseg.io: io.md", "      # - actseg.data: data.md", "  - papers/rtk.md", "plugins:", "  - a.md",
+    ])
+    assert _nav_pages(text) == ["index.md", "io.md", "papers/rtk.md"]
+
+
+def test_paper_pages_map_every_paper():
+    """One page per paper of ``shared/papers``, each with its equation table."""
+    papers = ROOT / "docs" / "papers"
+    assert {p.name for p in papers.glob("*.md")} >= {
+        "rtk.md", "interact.md", "transparser.md", "skeleton-heatmaps.md", "gsmt.md"}
+    for page in papers.glob("*.md"):
+        text = page.read_text(encoding="utf-8")
+        assert "## Equation → API" in text, page.name
+        assert "| paper | what | actseg |" in text, page.name
+
+
+def test_griffe_rst_rewrite():
+    pytest.importorskip("griffe")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("griffe_rst", ROOT / "docs" / "griffe_rst.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "\n".join([
+        "Sum (:func:`foo`, :class:`~a.Bar`, :math:`x^2`).", "", ".. math::", "    a = b", "        + c", "",
+        "Example:", "    >>> 1", "    1", "", ".. versionadded:: 0.1.0", ".. math:: P = 1,", "          R = 2", "",
+        "Text.",
+    ])
+    assert module.rewrite(text).splitlines() == [
+        "Sum (`foo`, `a.Bar`, $x^2$).", "", "$$", "a = b", "    + c", "$$", "",
+        "Examples:", "    >>> 1", "    1", "", "*New in 0.1.0*", "$$", "P = 1,", "R = 2", "$$", "", "Text.",
+    ]
+
+
+def test_citation_file():
+    text = (ROOT / "CITATION.cff").read_text(encoding="utf-8")
+    assert text.startswith("cff-version: 1.2.0\n")
+    yaml = pytest.importorskip("yaml")
+    data = yaml.safe_load(text)
+    assert {"cff-version", "message", "title", "authors"} <= set(data)
+    import actseg
+
+    assert data["version"] == actseg.__version__
+    assert len(data["references"]) >= 5
+
+
+def test_site_hook_unescapes_pipes_in_table_code_only():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "docs" / "mkdocs_hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = "| `a \\| b` | c \\| d |\n`e \\| f`\n"
+    assert module.unescape_table_pipes(text) == "| `a | b` | c \\| d |\n`e \\| f`\n"

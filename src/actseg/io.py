@@ -346,9 +346,10 @@ def read_activitynet_ground_truth(path: _Path, *, subset: str | None = "validati
         name -> id mapping.
 
     Raises:
-        FileNotFoundError, ValueError: missing file, invalid JSON, malformed entries, an annotation
-        that is not finite or not ``0 <= start < end``, or a label missing from ``mapping`` (the
-        message names the file, the video and the entry).
+        FileNotFoundError: a missing file.
+        ValueError: invalid JSON, malformed entries, an annotation that is not finite or not
+            ``0 <= start < end``, or a label missing from ``mapping`` (the message names the file,
+            the video and the entry).
         TypeError: ``mapping`` is not a dict of name -> integer id.
 
     Example:
@@ -396,10 +397,11 @@ def read_activitynet_predictions(path: _Path, mapping: Mapping[str, int] | None 
         ``{video: Segments}`` with float64 seconds and scores.
 
     Raises:
-        FileNotFoundError, ValueError: missing file, invalid JSON, malformed entries, a segment that
-        is not finite or has ``end <= start``, a score that is not finite, or (with
-        ``unknown_labels="error"``) a label missing from ``mapping``; the message names the file,
-        the video and the entry. A negative start is accepted (the official evaluator scores it).
+        FileNotFoundError: a missing file.
+        ValueError: invalid JSON, malformed entries, a segment that is not finite or has
+            ``end <= start``, a score that is not finite, or (with ``unknown_labels="error"``) a label
+            missing from ``mapping``; the message names the file, the video and the entry. A negative
+            start is accepted (the official evaluator scores it).
         TypeError: ``mapping`` is missing or not a dict of name -> integer id.
 
     Example:

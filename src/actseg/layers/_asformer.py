@@ -128,7 +128,8 @@ class ASFormer(nn.Module):
         num_layers: blocks per stage (10).
         num_channels: feature channels ``F`` (64).
         num_decoders: ``D`` decoders (3).
-        qk_reduction, v_reduction: channel reductions ``r1``, ``r2`` of the attention (2, 2).
+        qk_reduction: channel reduction ``r1`` of the attention's queries and keys (2).
+        v_reduction: channel reduction ``r2`` of the attention's values (2).
         window: attention window, see :class:`WindowedAttention` (``"block_halo"`` = the released checkpoints).
         channel_dropout: probability of dropping an input channel (0.3; 0.5 for GTEA in the paper).
 

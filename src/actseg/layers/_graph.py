@@ -114,8 +114,9 @@ def multiscale_adjacency(edges, num_joints: int, num_scales: int = 13, disentang
     Here ``num_scales = S`` means ``k = 0..S-1``, as the code.
 
     Args:
-        edges: ``(i, j)`` joint pairs (either direction, duplicates allowed; no self loops), e.g.
-            :func:`skeleton_edges`; a sequence of pairs or an ``(L, 2)`` integer array.
+        edges (Sequence[tuple[int, int]] | numpy.ndarray): ``(i, j)`` joint pairs (either direction,
+            duplicates allowed; no self loops), e.g. :func:`skeleton_edges`; a sequence of pairs or an
+            ``(L, 2)`` integer array.
         num_joints: ``V``, at most ``2**10`` (and ``S·V² <= 2**24``).
         num_scales: ``S >= 1`` (13 in DeST and InterAct), at most ``2**10``.
         disentangled: ``True`` for k-hop adjacencies, ``False`` for powers of the normalised graph.

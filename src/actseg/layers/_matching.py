@@ -294,7 +294,8 @@ class GraphMatching(nn.Module):
 
         Args:
             S: ``(b, N1, N2)`` matching scores (e.g. the first output of :class:`GraphMatching`).
-            n1, n2: ``(b,)`` node counts, or ``None`` (all rows / columns).
+            n1: ``(b,)`` node counts of the first graphs, or ``None`` (all rows).
+            n2: ``(b,)`` node counts of the second graphs, or ``None`` (all columns).
 
         Returns:
             ``(b, N1, N2)`` tensor of ``S``'s dtype and device, 1 at matched pairs, 0 elsewhere.

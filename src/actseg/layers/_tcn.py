@@ -359,7 +359,11 @@ class FusionMSTCNPlusPlus(nn.Module):
     Args:
         in_channels_a: input channels of branch A (e.g. flattened heatmap features).
         in_channels_b: input channels of branch B (e.g. 2048 for I3D RGB features).
-        num_classes, num_layers_pg, num_layers_r, num_refinement, num_channels: as :class:`MSTCNPlusPlus`.
+        num_classes: as :class:`MSTCNPlusPlus`.
+        num_layers_pg: as :class:`MSTCNPlusPlus`.
+        num_layers_r: as :class:`MSTCNPlusPlus`.
+        num_refinement: as :class:`MSTCNPlusPlus`.
+        num_channels: as :class:`MSTCNPlusPlus`.
 
     Shape:
         ``forward(x_a (B, D_a, T), x_b (B, D_b, T), mask (B, T))`` → fused logits ``(1 + R, B, K, T)``;

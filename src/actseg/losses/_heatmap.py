@@ -68,7 +68,8 @@ def focal_heatmap_loss(logits: Tensor, target: Tensor, mask: Tensor | None = Non
         logits: ``(B, T)`` or ``(B, C, T)`` heatmap logits.
         target: same shape, ground-truth heatmap in [0, 1] (``actseg.targets``); 1 marks keypoints.
         mask: ``(B, T)`` bool, ``True`` = valid frame.
-        alpha, beta: focusing exponents ``>= 0`` (2, 4).
+        alpha: focusing exponent ``>= 0`` (2).
+        beta: focusing exponent ``>= 0`` of the negatives' ``(1 − y)`` (4).
         gamma: weight of the negatives in [0, 1], ``1 − gamma`` of the positives (0.75 action
             points, 0.8 boundaries).
         normalizer: ``"positive_frames"`` or ``"keypoints"`` (``K`` above).

@@ -241,7 +241,9 @@ class GlobalMaskLoss(nn.Module):
     background (zeroed before any arithmetic).
 
     Args:
-        kernel_size, epsilon, min_overlap: as :func:`biou_loss` (7, ``e⁻⁸``, 1).
+        kernel_size: as :func:`biou_loss` (7).
+        epsilon: as :func:`biou_loss` (``e⁻⁸``).
+        min_overlap: as :func:`biou_loss` (1).
         dice_weight: ``λ2 >= 0`` (0.4).
 
     Shape:

@@ -50,8 +50,9 @@ def permutation_loss(pred: Tensor, target: Tensor, n1: Tensor | None = None, n2:
     Args:
         pred: ``(b, N1, N2)`` (or ``(N1, N2)``) predicted (doubly stochastic) matrix ``S``.
         target: same shape, 0/1 permutation ``X``.
-        n1, n2: ``(b,)`` node counts of each pair of graphs (an integer tensor, array or sequence), or
-            ``None`` (all rows / columns).
+        n1: ``(b,)`` node counts of the first graph of each pair (an integer tensor, array or
+            sequence), or ``None`` (all rows).
+        n2: ``(b,)`` node counts of the second graph of each pair, likewise, or ``None`` (all columns).
         reduction: ``"mean"`` (the normaliser above), ``"sum"`` or ``"none"`` (``(b,)`` per-pair sums).
     """
     _checks.tensor(pred, "pred")

@@ -382,8 +382,9 @@ class BoundaryF1(VideoAccumulator):
                 ``(B, 1, T)``.
             target: ground-truth positions ``(G,)``, or a sequence of them, one per rater.
                 ``asrf``: the ground-truth boundary track, same shape as ``pred``.
-            start, end: inclusive frame range of the instance (TAPOS ``substages[0]``,
-                ``substages[-1]``): predictions outside are dropped, relative length ``end - start + 1``.
+            start: first frame of the instance's inclusive frame range (TAPOS ``substages[0]``):
+                predictions outside ``[start, end]`` are dropped, relative length ``end - start + 1``.
+            end: last frame of that range (TAPOS ``substages[-1]``).
             duration: video duration (GEBD, seconds): range ``[0, duration]``, relative length ``duration``.
             consistency: the video's rater consistency (GEBD ``f1_consis_avg``); with
                 ``protocol="gebd"`` videos below ``consistency_threshold`` are skipped.

@@ -412,8 +412,11 @@ class DetectionMAP(VideoAccumulator):
     the numbers of one process bit for bit.
 
     Args:
-        tiou_thresholds, protocol, unknown_labels, dedupe_ground_truth, top_k: as
-            :func:`detection_map`.
+        tiou_thresholds: as :func:`detection_map`.
+        protocol: as :func:`detection_map`.
+        unknown_labels: as :func:`detection_map`.
+        dedupe_ground_truth: as :func:`detection_map`.
+        top_k: as :func:`detection_map`.
 
     Example:
         >>> m = DetectionMAP(tiou_thresholds=[0.5])
