@@ -142,6 +142,34 @@ CASES += [
     ("GraphMatching-3layers", lambda: L.GraphMatching(5, 8, 6, num_layers=3, sinkhorn_tau=0.5), graphs(5)),
 ]
 
+def refinement_graphs(channels):
+    """Inputs builder for ``KeypointRefinement.forward(feat1, A1, n1, feat2, A2, n2)`` (the graphs of ``graphs``)."""
+    build_graphs = graphs(channels)
+
+    def build(mask):
+        feat1, feat2, A1, A2, n1, n2 = build_graphs(mask)
+        return feat1, A1, n1, feat2, A2, n2
+
+    return build
+
+
+class _SourceOnly(torch.nn.Module):
+    """Inference: the source graph alone (matched with itself); ``S`` is ``None``, the rest is compared."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, feat1, A1, n1, feat2, A2, n2):
+        return tuple(self.block(feat1, A1, n1)[1:])
+
+
+CASES += [
+    ("KeypointRefinement", lambda: L.KeypointRefinement(5, 4, hidden_channels=8, kernel_size=3), refinement_graphs(5)),
+    ("KeypointRefinement-inference", lambda: _SourceOnly(L.KeypointRefinement(5, 4, hidden_channels=8)),
+     refinement_graphs(5)),
+]
+
 _COMPILED: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
 
 
