@@ -322,8 +322,8 @@ SPECS: list[Spec] = [
     # -- RTK keypoint graphs and refinement head (issue 12)
     Spec("layers.keypoint_graphs", layers.keypoint_graphs,
          lambda: dict(features=_x(), labels=_tlabels(), action_points=[[1, 6], [2, 9]],
-                      boundary_points=[[0, 5], [3, 7]], mask=_mask(), background=(0,), region=33.0, max_nodes=12, adjacency="full", generator=0,
-                      ignore_index=-100),
+                      boundary_points=[[0, 5], [3, 7]], mask=_mask(), background=(0,), region=33.0, max_nodes=12,
+                      adjacency="full", generator=0, ignore_index=-100),
          {"features": "tensor", "labels": "labels", "action_points": "labels", "boundary_points": "labels",
           "mask": "mask", "background": "ids", "region": "real", "max_nodes": "size_none", "adjacency": "choice",
           "generator": "int", "ignore_index": "int"},
