@@ -20,6 +20,7 @@ from ._asformer import ASFormer, ASFormerBlock
 from ._attention import WINDOWS, WindowedAttention
 from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
+from ._keypoint_graphs import ADJACENCIES, KeypointGraphs, KeypointRefinement, RefinedKeypoints, keypoint_graphs
 from ._matching import GraphMatching
 from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
@@ -33,6 +34,7 @@ from ._tcn import (
 )
 
 __all__ = [
+    "ADJACENCIES",
     "DSMI",
     "MSTCN",
     "SKELETON_LAYOUTS",
@@ -46,13 +48,17 @@ __all__ = [
     "DualDilatedLayer",
     "FusionMSTCNPlusPlus",
     "GraphMatching",
+    "KeypointGraphs",
+    "KeypointRefinement",
     "MSTCNPlusPlus",
     "MultiScaleGraphConv",
     "PredictionGenerationStage",
+    "RefinedKeypoints",
     "SingleStageTCN",
     "SoftPatternStrengthening",
     "TokenSelfAttentionLayer",
     "WindowedAttention",
+    "keypoint_graphs",
     "multiscale_adjacency",
     "skeleton_edges",
 ]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import channel_count, check_parameter_count, layer_count
+from ._common import channel_count, check_parameter_count, compiling, layer_count
 
 __all__ = ["GraphMatching"]
 
@@ -24,10 +24,14 @@ MAX_SINKHORN_ITERATIONS = 10_000
 
 
 def _node_counts(n: object, name: str, batch: int, size: int, device: torch.device) -> Tensor:
-    """``(b,)`` int64 node counts in ``[0, size]`` (the padding) on ``device``; a tensor, array or sequence."""
-    if _checks.is_tensor(n) and n.is_meta:
+    """``(b,)`` int64 node counts in ``[0, size]`` (the padding) on ``device``; a tensor, array or sequence.
+
+    A meta tensor, or any tensor while ``torch.compile`` traces (:func:`compiling`), is checked for its shape
+    and dtype only: the range check reads values (a graph break), so it steps aside there.
+    """
+    if _checks.is_tensor(n) and (n.is_meta or compiling()):
         _checks.tensor(n, name, "(b,)", dtype="integer", sizes={"b": batch})
-        return n
+        return n if n.is_meta else n.to(device=device, dtype=torch.int64)
     counts = _checks.integer_array(n, name, 1)
     if counts.shape != (batch,):
         raise ValueError(f"{name}: expected shape ({batch},) (one node count per graph), "
@@ -107,6 +111,27 @@ def _sinkhorn_rows_first(log_s: Tensor, rows: Tensor, cols: Tensor, iterations: 
     return _SinkhornRowsFirst.apply(log_s, rows, cols, iterations)
 
 
+def _sinkhorn_log_domain(log_s: Tensor, rows: Tensor, cols: Tensor, columns_first: Tensor,
+                         iterations: int) -> Tensor:
+    r"""pygmtools' log-domain steps ``x \leftarrow x - \mathrm{logsumexp}(x)`` on the whole padded batch, the path
+    taken while ``torch.compile`` traces: no data-dependent branch (the eager path's underflow test and
+    orientation split read values), plain differentiable ops of static shapes.
+
+    Each graph starts with its smaller side (``columns_first`` ``(b,)`` picks columns): every step computes
+    both log-sums and keeps, per graph, the one of its side (twice the reductions of one orientation,
+    no gather, no transpose). ``rows``/``cols`` are the 0/1 masks of the valid block; padded entries of
+    ``log_s`` hold a large negative finite value, so they add 0 to every sum and padded rows/columns
+    subtract 0 (their log-sum is masked out).
+    """
+    flip = columns_first[:, None, None]
+    x = log_s
+    for i in range(iterations):
+        lse_rows = torch.logsumexp(x, dim=2, keepdim=True) * rows  # (b, R, 1): normalises each row
+        lse_cols = torch.logsumexp(x, dim=1, keepdim=True) * cols  # (b, 1, C): normalises each column
+        x = x - torch.where(flip != (i % 2 == 1), lse_cols, lse_rows)
+    return x.exp()
+
+
 def sinkhorn(scores: Tensor, n1: Tensor, n2: Tensor, iterations: int, tau: float) -> Tensor:
     r"""Batched Sinkhorn (pygmtools ``sinkhorn(s, n1, n2, max_iter=iterations, tau=tau)``): ``(b, N1, N2)`` scores
     -> doubly-stochastic matrices, exactly 0 outside ``[:n1, :n2]``.
@@ -127,7 +152,9 @@ def sinkhorn(scores: Tensor, n1: Tensor, n2: Tensor, iterations: int, tau: float
     log_s = torch.where(valid, scores / tau, scores.new_full((), fill))
     rows, cols = valid1[:, :, None].to(scores.dtype), valid2[:, None, :].to(scores.dtype)
     columns_first = n1 > n2 if size2 >= size1 else n1 >= n2
-    if not bool(columns_first.any()):
+    if compiling():  # static shapes, no value-dependent branch: log-domain steps with both orientations
+        out = _sinkhorn_log_domain(log_s, rows, cols, columns_first, iterations)
+    elif not bool(columns_first.any()):
         out = _sinkhorn_rows_first(log_s, rows, cols, iterations)
     elif bool(columns_first.all()):
         out = _sinkhorn_rows_first(log_s.transpose(1, 2), cols.transpose(1, 2), rows.transpose(1, 2),
@@ -277,7 +304,7 @@ class GraphMatching(nn.Module):
             if x.device != feat1.device:
                 raise TypeError(f"{name}: expected a tensor on {feat1.device} (feat1's device), got {x.device}")
         for x, name in ((feat1, "feat1"), (feat2, "feat2"), (A1, "A1"), (A2, "A2")):
-            if _checks.has_values(x):
+            if _checks.has_values(x) and not compiling():  # a value check: steps aside while compiling
                 _checks.no_nan(x, name)
         n1 = _node_counts(n1, "n1", batch, size1, feat1.device)
         n2 = _node_counts(n2, "n2", batch, size2, feat1.device)
