@@ -266,9 +266,10 @@ def keypoint_graphs(features: Tensor, labels: Any, action_points: Any, boundary_
     Args:
         features: ``(B, C, T)`` backbone features (float, any device).
         labels: ``(B, T)`` int frame labels (tensor, numpy, sequence), ``ignore_index`` at padding; or ``None``.
-        action_points, boundary_points: a list of ``B`` per-video candidate sets, each a
+        action_points: a list of ``B`` per-video action-point candidate sets, each a
             :class:`actseg.postprocess.Keypoints` (the output of ``watershed_peaks``), a tuple ``(positions,
             scores[, labels])`` or 1-D integer positions (frames in ``[0, T)``); ``None`` = no candidates.
+        boundary_points: the boundary candidates, in the same forms as ``action_points``.
         mask: optional ``(B, T)`` bool, ``True`` = valid frame.
         background: class ids that are not actions (their runs are not segments).
         region: the boundary region ``r_b`` in frames (``> 0``).
@@ -440,7 +441,8 @@ class KeypointRefinement(nn.Module):
         num_graph_layers: PCA-GM graph convolutions (``>= 2``).
         num_layers: convolutions of ``N'`` (``>= 1``).
         kernel_size: odd kernel of ``N'``'s convolutions over the nodes.
-        sinkhorn_iterations, sinkhorn_tau: as :class:`GraphMatching`.
+        sinkhorn_iterations: Sinkhorn iterations, as in :class:`GraphMatching`.
+        sinkhorn_tau: Sinkhorn temperature, as in :class:`GraphMatching`.
 
     Shape:
         ``feat1`` ``(b, N1, d)``, ``A1`` ``(b, N1, N1)``, ``n1`` ``(b,)``; optional ``feat2`` ``(b, N2, d)``,
