@@ -31,6 +31,7 @@ from .. import _checks
 from ._asformer import ASFormerBlock, _block_parameters
 from ._attention import WINDOWS
 from ._common import (
+    MAX_CHANNELS,
     apply_mask,
     channel_count,
     check_parameter_count,
@@ -164,7 +165,7 @@ class MultiScaleEncoderDecoder(nn.Module):
 
     Args:
         in_channels: ``C``, input feature channels.
-        channels: ``D``, feature channels of every level.
+        channels: ``D``, feature channels of every level (``>= 2``: the ASFormer layers halve them).
         num_scales: ``N``, down-sampling levels (6 in the paper).
         kernel_size: odd kernel of the depthwise down-sampling convolutions.
         block_size: ``None`` or one dilation/window size for every level's ASFormer layer.
@@ -188,7 +189,8 @@ class MultiScaleEncoderDecoder(nn.Module):
                  dropout: float = 0.0) -> None:
         super().__init__()
         self.in_channels = in_channels = channel_count(in_channels, "in_channels")
-        self.channels = channels = channel_count(channels, "channels")
+        # the ASFormer layers halve the channels for their queries, keys and values
+        self.channels = channels = _checks.size(channels, "channels", low=2, high=MAX_CHANNELS)
         self.num_scales = num_scales = layer_count(num_scales, "num_scales")
         self.kernel_size = kernel_size = _kernel(kernel_size)
         self.block_size = None if block_size is None else dilation_size(block_size, "block_size")
@@ -298,7 +300,7 @@ class MFAI(nn.Module):
     Args:
         in_channels: ``C``, input feature channels (I3D: 2048; DSMI output for skeletons).
         num_classes: ``A``.
-        channels: ``D``.
+        channels: ``D`` (``>= 2``).
         num_scales: down-sampling levels of the extractor (6 in the paper).
         num_interaction_scales: ``H``, interaction stages, ``0 <= H <= num_scales``.
         num_heads: heads of the QBlock attentions (a divisor of ``channels``).
@@ -332,7 +334,7 @@ class MFAI(nn.Module):
         super().__init__()
         self.in_channels = in_channels = channel_count(in_channels, "in_channels")
         self.num_classes = num_classes = channel_count(num_classes, "num_classes")
-        self.channels = d = channel_count(channels, "channels")
+        self.channels = d = _checks.size(channels, "channels", low=2, high=MAX_CHANNELS)
         num_scales = layer_count(num_scales, "num_scales")
         self.num_interaction_scales = h = _checks.integer(num_interaction_scales, "num_interaction_scales",
                                                           low=0, high=num_scales)
