@@ -22,6 +22,7 @@ from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adja
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
 from ._keypoint_graphs import ADJACENCIES, KeypointGraphs, KeypointRefinement, RefinedKeypoints, keypoint_graphs
 from ._matching import GraphMatching
+from ._mfai import ACTION_PROBABILITIES, FUSIONS, MFAI, MFAIOutput, MultiScaleEncoderDecoder, MultiScaleFeatures
 from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
     MSTCN,
@@ -62,3 +63,4 @@ __all__ = [
     "multiscale_adjacency",
     "skeleton_edges",
 ]
+__all__ += ["ACTION_PROBABILITIES", "FUSIONS", "MFAI", "MFAIOutput", "MultiScaleEncoderDecoder", "MultiScaleFeatures"]
