@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from actseg.data import read_ts  # train_basicmotions.py imports it from here too
 from actseg.io import write_label_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -43,34 +44,6 @@ NEEDS = (
     "the folder given by --source (the sktime wheel ships them under sktime/datasets/data/). "
     "The generated example is already in the repository under examples/data/basicmotions/."
 )
-
-
-def read_ts(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read an equal-length multivariate ``.ts`` file (sktime/UEA text format).
-
-    Args:
-        path: the ``.ts`` file: ``#`` comments, ``@`` headers, ``@data``, then one recording per line
-            with the channels separated by ``:``, values by ``,`` and the class label last.
-
-    Returns:
-        ``(x, y)``: ``x`` float64 ``(N, D, L)`` recordings, ``y`` ``(N,)`` class names (str).
-
-    Raises:
-        ValueError: no ``@data`` section, or recordings of different shapes.
-    """
-    lines = path.read_text(encoding="utf-8").splitlines()
-    starts = [i for i, line in enumerate(lines) if line.strip().lower() == "@data"]
-    if not starts:
-        raise ValueError(f"{path}: expected a '@data' line, got none")
-    records = [line.strip().split(":") for line in lines[starts[0] + 1 :] if line.strip()]
-    labels = np.array([fields[-1] for fields in records])
-    values = [[np.array(dim.split(","), dtype=np.float64) for dim in fields[:-1]] for fields in records]
-    shapes = {tuple(len(dim) for dim in record) for record in values}
-    if len(shapes) != 1:
-        raise ValueError(
-            f"{path}: expected recordings of one shape (lengths per channel), got {sorted(shapes)}"
-        )
-    return np.array(values), labels
 
 
 def window_features(x: np.ndarray, window: int = WINDOW) -> np.ndarray:

@@ -807,3 +807,22 @@ def like_inputs(arrays: Iterable[np.ndarray], ref: Any) -> tuple[Any, ...]:
     device = None if ref.device.type == "cpu" else ref.device
     outs = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
     return outs if device is None else tuple(o.to(device) for o in outs)
+
+
+def name_list(value: Any, name: str = "class_names") -> tuple[str, ...]:
+    """A non-empty sequence of distinct, non-empty strings (class names, indexed by class id) as a tuple."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple, np.ndarray)):
+        raise TypeError(f"{name}: expected a list of names (str), got {type_name(value)} {value!r}"[:300])
+    out = tuple(value)
+    if not out:
+        raise ValueError(f"{name}: expected at least one name, got an empty list")
+    first: dict[str, int] = {}
+    for i, item in enumerate(out):
+        if not isinstance(item, str):
+            raise TypeError(f"{name}: expected names as strings, got {type_name(item)} {item!r} at index {i}")
+        if not item:
+            raise ValueError(f"{name}: expected non-empty names, got '' at index {i}")
+        if item in first:
+            raise ValueError(f"{name}: expected distinct names, got {item!r} at index {first[item]} and {i}")
+        first[item] = i
+    return out

@@ -45,6 +45,7 @@ __all__ = [
     "read_label_file",
     "read_mapping",
     "read_split",
+    "write_activitynet_predictions",
     "write_label_file",
 ]
 
@@ -418,6 +419,77 @@ def read_activitynet_predictions(path: _Path, mapping: Mapping[str, int] | None 
     return {video: _activitynet_segments(entries, path, video, mapping, unknown_labels, True)
             for video, entries in results.items()}
 
+
+
+def write_activitynet_predictions(path: _Path, detections: Mapping[str, Segments], class_names: Iterable[str], *,
+                                  fps: float | Mapping[str, float] = 1.0) -> None:
+    """Write detections as an ActivityNet prediction JSON, the submission format of the official evaluator.
+
+    Writes ``{"version": "VERSION 1.3", "results": {video: [{"label", "score", "segment": [start, end]}]},
+    "external_data": {}}`` with times in seconds, ``seconds = frames / fps``: detections in feature
+    frames are written with ``fps`` = feature frames per second (one number, or one per video such as
+    ``ActivityNetDataset.frames_per_second``); ``fps=1.0`` writes them unchanged (already seconds).
+    :func:`read_activitynet_predictions` reads the file back to the same ``Segments`` (in seconds,
+    float64; JSON keeps every float64 exactly). Parent folders are created.
+
+    Args:
+        path: the JSON file to (over)write.
+        detections: ``{video: Segments}`` with scores (one ``Segments`` of ``N`` detections per
+            video; empty ones are written as empty lists).
+        class_names: the names of the class ids ``0 .. K-1``.
+        fps: frames per second of the detections' time unit (``> 0``), or ``{video: fps}`` covering
+            every video of ``detections``.
+
+    Raises:
+        TypeError: ``detections`` is not a mapping of string video ids to ``Segments``, ``class_names``
+            is not a list of strings, ``fps`` is not a number or a mapping of numbers.
+        ValueError: a ``Segments`` without scores or with non-finite scores, a label outside
+            ``0 .. K-1``, duplicate or empty class names, ``fps <= 0`` or missing for a video, or
+            times that are not finite in seconds.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from actseg.segments import Segments
+        >>> f = pathlib.Path(tempfile.mkdtemp()) / "pred.json"
+        >>> dets = {"v1": Segments([10, 40], [30, 50], [1, 0], scores=[0.9, 0.4])}  # frames
+        >>> write_activitynet_predictions(f, dets, ["Run", "Jump"], fps=10.0)
+        >>> back = read_activitynet_predictions(f, {"Run": 0, "Jump": 1})
+        >>> back["v1"].starts.tolist(), back["v1"].ends.tolist(), back["v1"].labels.tolist()
+        ([1.0, 4.0], [3.0, 5.0], [1, 0])
+    """
+    import json
+
+    from ._checks import name_list, real, segments_mapping
+
+    detections = segments_mapping(detections, "detections", scores=True)
+    names = name_list(class_names, "class_names")
+    if not isinstance(fps, Mapping):
+        fps = real(fps, "fps", low=0.0, low_open=True)
+    results = {}
+    for video, seg in detections.items():
+        if not isinstance(video, str):
+            raise TypeError(f"detections: expected video ids as strings, got {type(video).__name__} {video!r}")
+        if isinstance(fps, Mapping):
+            if video not in fps:
+                raise ValueError(f"fps: expected a rate for every video of detections, got none for {video!r}")
+            rate = real(fps[video], f"fps[{video!r}]", low=0.0, low_open=True)
+        else:
+            rate = fps
+        bad = np.flatnonzero((seg.labels < 0) | (seg.labels >= len(names)))
+        if bad.size:
+            raise ValueError(f"detections[{video!r}]: expected labels in [0, {len(names) - 1}] (ids of class_names), "
+                             f"got {int(seg.labels[bad[0]])} at index {int(bad[0])}")
+        with np.errstate(over="ignore"):
+            starts, ends = seg.starts / rate, seg.ends / rate
+        if not (np.isfinite(starts).all() and np.isfinite(ends).all()):
+            raise ValueError(f"detections[{video!r}]: expected finite times in seconds (frames / fps), got "
+                             f"infinite values with fps={rate}")
+        results[video] = [{"label": names[label], "score": score, "segment": [start, end]} for label, score, start, end
+                          in zip(seg.labels.tolist(), seg.scores.tolist(), starts.tolist(), ends.tolist())]
+    text = json.dumps({"version": "VERSION 1.3", "results": results, "external_data": {}}, allow_nan=False)
+    target = file_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
 
 # Official parameter names -> actseg names, per source (first matching rule wins; "" keeps the key).
 _CHECKPOINT_RULES: dict[str, tuple[tuple[str, str], ...]] = {
