@@ -44,6 +44,8 @@ __all__ = [
     "finish",
     "global_batches",
     "global_sum",
+    "load_tas_videos",
+    "pad_videos",
     "parser",
     "print_metrics",
     "setup",
@@ -179,10 +181,54 @@ def distributed_loss(local_sum: torch.Tensor, local_count: float | torch.Tensor,
 
     ``local_sum`` is the loss *summed* over this rank's items (``reduction="sum"``, or a mean times its
     count); ``local_count`` is what the single-process loss divides by, counted on this rank's items
-    (frames, keypoints, videos); it is summed over ranks (0-weight ranks contribute 0).
+    (frames, keypoints, videos); it is summed over ranks (0-weight ranks contribute 0), and a global
+    count below 1 divides by 1 (a batch without any counted item, as actseg's ``reduction="mean"``).
     """
     count = global_sum(local_count if weight else 0.0, ctx)
-    return local_sum * (ctx.world_size * weight / max(count, 1e-12))
+    return local_sum * (ctx.world_size * weight / max(count, 1.0))
+
+
+def load_tas_videos(args: argparse.Namespace, *, split_index: int = 1, sample_rate: int = 1,
+                    demo: str = "basicmotions") -> tuple[list, list, tuple[str, ...]]:
+    """Training and test videos of a TAS example: ``([(features (C, T), labels (T,), video_id), ...] × 2,
+    class_names)``.
+
+    ``--data DIR``: an MS-TCN folder (``actseg.data.MSTCNFolderDataset``; ``mapping.txt``, ``splits/``,
+    ``groundTruth/``, ``features/``), split ``split_index``, every ``sample_rate``-th frame, features as
+    stored. Without ``--data``: the embedded demo set ``demo`` (``actseg.data.DemoDataset``), every
+    ``sample_rate``-th frame (ms-tcn's ``features[:, ::sample_rate]``), each channel standardised with the
+    mean and standard deviation of the training frames (raw sensor units differ by channel).
+    """
+    from actseg.data import DemoDataset, MSTCNFolderDataset
+
+    if args.data is not None:
+        sets = [MSTCNFolderDataset(args.data, split, split_index=split_index, sample_rate=sample_rate)
+                for split in ("train", "test")]
+    else:
+        sets = [DemoDataset(demo, split) for split in ("train", "test")]
+    videos = [[(item["features"], item["labels"], item["video_id"]) for item in (ds[i] for i in range(len(ds)))]
+              for ds in sets]
+    if args.data is None:
+        videos = [[(f[:, ::sample_rate], y[::sample_rate], v) for f, y, v in split] for split in videos]
+        frames = torch.cat([f for f, _, _ in videos[0]], dim=1)
+        mean, std = frames.mean(1, keepdim=True), frames.std(1, keepdim=True).clamp_min(1e-6)
+        videos = [[((f - mean) / std, y, v) for f, y, v in split] for split in videos]
+    return videos[0], videos[1], tuple(sets[0].class_names)
+
+
+def pad_videos(videos: list, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad ``[(features (C, T_i), labels (T_i,), ...), ...]`` into ``features (B, C, T)`` (0 in padding),
+    ``labels (B, T)`` int64 (``-100`` in padding) and ``mask (B, T)`` bool (``True`` = valid frame)."""
+    length = max(int(v[1].shape[0]) for v in videos)
+    features = torch.zeros(len(videos), videos[0][0].shape[0], length)
+    labels = torch.full((len(videos), length), -100, dtype=torch.long)
+    mask = torch.zeros(len(videos), length, dtype=torch.bool)
+    for b, (feat, lab, *_) in enumerate(videos):
+        n = int(lab.shape[0])
+        features[b, :, :n] = torch.as_tensor(feat, dtype=torch.float32)
+        labels[b, :n] = torch.as_tensor(lab, dtype=torch.long)
+        mask[b, :n] = True
+    return features.to(device), labels.to(device), mask.to(device)
 
 
 def shard(num_items: int, ctx: Context) -> list[int]:

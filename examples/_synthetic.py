@@ -48,6 +48,7 @@ __all__ = [
     "COCO_JOINTS",
     "COCO_LIMBS",
     "IMAGE_SIZE",
+    "LIMB_JOINTS",
     "SkeletonVideo",
     "collate_skeletons",
     "gcn_input",
@@ -68,7 +69,8 @@ COCO_EDGES = ((1, 0), (2, 0), (3, 1), (4, 2), (5, 0), (6, 0), (7, 5), (9, 7), (8
 #: ``(height, width)`` of the image the keypoints live in, in pixels.
 IMAGE_SIZE = (480, 640)
 
-_LIMB_JOINTS = ((5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16))  # left arm, right arm, left leg, right leg
+#: The joints of each limb of the 2D-skeleton paper's robustness test (§IV-C): left arm, right arm, left leg, right leg.
+LIMB_JOINTS = ((5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16))
 _UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.28, 0.25, 0.45, 0.43
 
 
@@ -140,7 +142,7 @@ def _figure(ang: np.ndarray, dx: np.ndarray, jump: np.ndarray) -> np.ndarray:
         out[:, j, 0] += x
         out[:, j, 1] = top + y
     roots = {0: (0.18, top), 1: (-0.18, top), 2: (0.1, hip_y), 3: (-0.1, hip_y)}
-    for limb, (root, mid, end) in enumerate(_LIMB_JOINTS):
+    for limb, (root, mid, end) in enumerate(LIMB_JOINTS):
         x, y = roots[limb]
         out[:, root, 0] += x
         out[:, root, 1] = y
@@ -188,7 +190,7 @@ def skeleton_videos(num_videos: int, *, seed: int = 0, segments: tuple[int, int]
         confidence = rng.uniform(0.7, 1.0, size=keypoints.shape[:2])
         if drop_limb_prob > 0:
             frames = np.flatnonzero(rng.random(keypoints.shape[0]) < drop_limb_prob)
-            limbs = np.asarray(_LIMB_JOINTS)[rng.integers(4, size=frames.shape[0])]  # (F, 3) joints
+            limbs = np.asarray(LIMB_JOINTS)[rng.integers(4, size=frames.shape[0])]  # (F, 3) joints
             confidence[frames[:, None], limbs] = 0.0
             keypoints[frames[:, None], limbs] = np.nan
         videos.append(SkeletonVideo(keypoints.astype(np.float32), confidence.astype(np.float32),

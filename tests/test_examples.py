@@ -181,3 +181,163 @@ def _root(joint, parents):
     while joint in parents:
         joint = parents[joint]
     return joint
+
+
+# --- the paper examples: rtk.py, gsmt.py, skeleton_heatmaps.py ---
+
+def _run_example(args, tmp_path, *, nproc=1, timeout=600):
+    """Run an example (``nproc`` > 1: under torch.distributed.run, gloo on CPU); return its METRICS dict."""
+    import json
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    prefix = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run",
+                                                  f"--nproc_per_node={nproc}", "--standalone"]
+    out = subprocess.run([*prefix, str(EXAMPLES / args[0]), *args[1:], "--device", "cpu"], capture_output=True,
+                         text=True, timeout=timeout, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    lines = [line for line in out.stdout.splitlines() if line.startswith("METRICS ")]
+    assert len(lines) == 1, out.stdout[-3000:]  # printed once, by rank 0
+    return json.loads(lines[0][len("METRICS "):]), out.stdout
+
+
+EXPECTED_KEYS = {
+    "rtk.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50", "framewise_accuracy", "framewise_edit",
+               "framewise_f1@50"},
+    "gsmt.py": {"mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"},
+    "skeleton_heatmaps.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(EXPECTED_KEYS))
+def test_paper_example_quick_runs_and_reports_its_metrics(script, tmp_path):
+    import json
+
+    import torch
+
+    metrics, stdout = _run_example([script, "--quick", "--out", str(tmp_path / "out")], tmp_path)
+    assert EXPECTED_KEYS[script] <= set(metrics)
+    scale = 1.0 if script == "gsmt.py" else 100.0  # mAP is a fraction, TAS metrics are percentages
+    assert all(0.0 <= v <= scale for v in metrics.values()), metrics
+    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {k: round(v, 6) for k, v in written.items()} == metrics
+    assert torch.load(tmp_path / "out" / "checkpoint.pt", weights_only=True)  # a non-empty state_dict
+    assert "1 process(es) on cpu" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.dist
+def test_rtk_two_processes_report_the_single_process_metrics(tmp_path):
+    # the same checkpoint evaluated by one process and by two gloo ranks (each video decoded once, the
+    # accumulators gather): equal dataset metrics, and equal to those of the run that trained it
+    trained, _ = _run_example(["rtk.py", "--quick", "--out", str(tmp_path / "one")], tmp_path)
+    checkpoint = str(tmp_path / "one" / "checkpoint.pt")
+    single, _ = _run_example(["rtk.py", "--quick", "--epochs", "0", "--checkpoint", checkpoint], tmp_path)
+    double, stdout = _run_example(["rtk.py", "--quick", "--epochs", "0", "--checkpoint", checkpoint], tmp_path,
+                                  nproc=2)
+    assert "2 process(es) on cpu" in stdout
+    assert double == single == trained
+
+
+def _import_example(name):
+    import importlib
+
+    return importlib.import_module(name)
+
+
+def test_rtk_loss_terms_are_keypoint_loss_on_one_process():
+    import torch
+
+    from actseg.losses import KeypointLoss
+
+    rtk = _import_example("rtk")
+    g = torch.Generator().manual_seed(0)
+    labels = torch.tensor([[0] * 30 + [2] * 40 + [1] * 30, [3] * 50 + [0] * 30 + [-100] * 20])
+    mask = labels != -100
+    out = torch.randn(3, 2, 4 + 2, 100, generator=g, requires_grad=True)  # 3 stages, K = 4 classes
+    target = rtk.targets(labels, mask, 33.0)
+    terms = rtk.loss_terms(out, target, mask, 4)
+    ours = sum(w * s / c for w, (s, c) in zip((100.0, 1.0, 100.0), terms.values()))
+    reference = KeypointLoss()
+    category, action, boundary = rtk.heads(out, 4)
+    expected = sum(reference(action[s], category[s], boundary[s], target["action"], target["categories"],
+                             target["boundary"], mask) for s in range(3))
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
+    assert int(terms["category"][1]) == 180  # category_region="segment": every valid frame
+
+
+def test_rtk_decode_reassembles_watershed_peaks():
+    import numpy as np
+    import torch
+
+    rtk = _import_example("rtk")
+    t = torch.arange(60.0)
+    out = torch.full((2 + 2, 60), -8.0)  # K = 2
+    out[0, :30], out[1, 30:] = 8.0, 8.0  # categories: class 0, then class 1
+    out[2] = 6.0 - ((t - 15) % 30 - 0) ** 2 / 20.0  # action peaks at 15 and 45
+    out[3] = -8.0
+    out[3, 30] = 8.0  # one boundary at 30
+    np.testing.assert_array_equal(rtk.decode(out, 2), np.r_[np.zeros(30, int), np.ones(30, int)])
+    out[2] = -8.0  # no action point: the most likely class everywhere
+    assert (rtk.decode(out, 2) == 0).all() or (rtk.decode(out, 2) == 1).all()
+
+
+def test_gsmt_loss_terms_match_the_paper_losses_and_the_mask_layout():
+    import torch
+
+    from actseg.losses import GlobalMaskLoss, focal_loss, hard_negative_bce_loss
+    from actseg.segments import Segments
+    from actseg.targets import segments_to_global_masks
+
+    gsmt = _import_example("gsmt")
+    masks, classes = segments_to_global_masks([Segments([0, 12], [5, 20], [1, 0]), Segments([3], [9], [2])], 20,
+                                              num_classes=3)
+    g = torch.Generator().manual_seed(1)
+    cls, reg, logits = (torch.randn(2, 4, 20, generator=g), torch.randn(2, 4, 20, generator=g),
+                        torch.randn(2, 20, 20, generator=g))
+    terms = gsmt.loss_terms(cls, reg, logits, classes, masks)
+    torch.testing.assert_close(terms["mask"][0] / terms["mask"][1], GlobalMaskLoss()(logits, masks))
+    assert int(terms["mask"][1]) == 13 + 6  # foreground snippets (rows with a non-empty mask)
+    expected = 0.4 * focal_loss(cls, classes) + 0.6 * hard_negative_bce_loss(
+        reg, torch.nn.functional.one_hot(classes, 4).transpose(1, 2).float(), num_negatives=1)
+    torch.testing.assert_close(terms["class"][0] / terms["class"][1], expected)
+    # layout: H_b's output channel is time, its position the snippet; the model hands out row t = snippet t
+    model = gsmt.GSMT(5, 3, 20, channels=16, num_layers=1)
+    x = torch.randn(1, 5, 20)
+    _, _, rows = model(x)
+    e = model.project(x).transpose(1, 2) + model.position
+    for layer in model.encoder:
+        e = layer(e)
+    columns = model.mask_head(e.transpose(1, 2))[0]  # (time k, snippet t): the paper's M
+    torch.testing.assert_close(rows[0], columns.T)
+
+
+def test_skeleton_loss_terms_are_the_multistage_loss_and_any_encoder_plugs_in():
+    import torch
+
+    from actseg.losses import MultiStageLoss
+
+    sk = _import_example("skeleton_heatmaps")
+    g = torch.Generator().manual_seed(2)
+    labels = torch.tensor([[0] * 6 + [2] * 6, [1] * 9 + [-100] * 3])
+    mask = labels != -100
+    out = torch.randn(3, 2, 3, 12, generator=g)
+    terms = sk.loss_terms(out, labels, mask)
+    torch.testing.assert_close(sum(s / c for s, c in terms.values()), MultiStageLoss()(out, labels, mask))
+    # a user's per-frame encoder with a (N, D, 1, 1) output; frozen encoders get no gradient
+    encoder = torch.nn.Sequential(torch.nn.Conv2d(3, 7, 5, stride=4), torch.nn.AdaptiveMaxPool2d(1))
+    model = sk.build_model(6, encoder=encoder, size=28, freeze_encoder=True, num_layers_pg=3, num_layers_r=2,
+                           num_refinement=1)
+    heatmaps = torch.rand(2, 12, 3, 28, 28)
+    logits = model(heatmaps, mask)
+    assert logits.shape == (2, 2, 6, 12) and model.tcn(torch.randn(1, 7, 5)).shape == (2, 1, 6, 5)  # D = 7
+    logits.sum().backward()
+    assert all(p.grad is None for p in encoder.parameters())
+    # padded frames never reach the encoder: changing them changes nothing (eval mode: no dropout)
+    model.eval()
+    heatmaps2 = heatmaps.clone()
+    heatmaps2[1, 9:] = 5.0
+    torch.testing.assert_close(model(heatmaps2, mask), model(heatmaps, mask))
+    heatmaps2[1, :9] += 1.0
+    assert not torch.allclose(model(heatmaps2, mask)[:, 1], model(heatmaps, mask)[:, 1])
