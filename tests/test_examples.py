@@ -395,3 +395,25 @@ def test_paper_examples_read_the_real_dataset_layouts(tmp_path):
     metrics, stdout = _run_example(["gsmt.py", "--quick", "--epochs", "1", "--data", str(tmp_path / "anet"),
                                     "--annotations", "gt.json"], tmp_path)
     assert "4 training / 2 test videos, 2 classes" in stdout and "average_mAP" in metrics
+
+
+def test_skeleton_encoder_weights_are_an_exported_module_or_a_small_cnn_state_dict(tmp_path):
+    import torch
+
+    sk = _import_example("skeleton_heatmaps")
+    cnn = sk.small_cnn()
+    torch.save(cnn.state_dict(), tmp_path / "state.pt")
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3), torch.nn.AdaptiveAvgPool2d(1))
+    frames = torch.export.Dim("frames", min=1)
+    program = torch.export.export(module, (torch.ones(2, 3, 56, 56),), dynamic_shapes=({0: frames},))
+    torch.export.save(program, tmp_path / "encoder.pt2")
+    encoder, state = sk.load_encoder(tmp_path / "encoder.pt2")
+    x = torch.rand(7, 3, 56, 56)
+    assert state is None
+    torch.testing.assert_close(encoder(x), module(x))
+    model = sk.build_model(6, encoder=encoder, num_layers_pg=3, num_layers_r=2, num_refinement=1)
+    assert model(torch.rand(1, 4, 3, 56, 56), torch.ones(1, 4, dtype=torch.bool)).shape == (2, 1, 6, 4)
+    assert not model.eval().tcn.training and model.train().tcn.training  # train/eval pass the exported encoder
+    encoder, state = sk.load_encoder(tmp_path / "state.pt")
+    assert encoder is None and all(torch.equal(state[k], v) for k, v in cnn.state_dict().items())
+    assert cnn(torch.ones(2, 3, 56, 56)).shape == (2, 512)  # 32 channels on a 4 x 4 grid
