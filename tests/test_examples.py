@@ -166,6 +166,9 @@ def test_synthetic_skeletons_are_seeded_labelled_coco17_sequences():
     missing = np.isnan(d.keypoints).any(-1)
     assert (missing.sum(1) == 3).all() and (missing == (d.confidence == 0)).all()
     assert {tuple(np.flatnonzero(m)) for m in missing} <= {(5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16)}
+    intact = skeleton_videos(1, seed=1)[0]  # the same video, nothing dropped
+    np.testing.assert_array_equal(d.keypoints[~missing], intact.keypoints[~missing])
+    np.testing.assert_array_equal(d.labels, intact.labels)
     g = gcn_input(d, channels=3)
     assert g.shape == (3, d.labels.shape[0], 17) and np.isfinite(g).all() and (g[:, missing] == 0).all()
     full = gcn_input(a[0], channels=2)
