@@ -50,6 +50,12 @@ Optimisation: the paper uses SGD (lr 1e-4, 15 epochs, batch 200 on ActivityNet);
 this script uses Adam (lr 2e-3, weight decay 1e-3 as the paper's ActivityNet setting, batches of 4), 150
 epochs (``--quick``: 30 epochs, one encoder layer of 64 channels instead of two of 128).
 
+Measured (seed 0, one CPU thread): full — mAP@0.5 0.420, @0.75 0.132, @0.95 0.048, average 0.175
+(training videos: average 0.384; 30 demo videos are few for ``T × T`` masks); ``--quick`` — average 0.003
+(mAP@0.5 0.011). Two processes evaluating the same checkpoint report the same numbers exactly; trained
+with two processes, the epoch losses agree to 4 digits (2.3610 vs 2.3609 at epoch 10) and the quick
+result is 0.003 (0.011).
+
     python examples/gsmt.py --quick
     python examples/gsmt.py
     torchrun --nproc_per_node=2 examples/gsmt.py --quick       # DDP: the same dataset metrics
