@@ -31,6 +31,7 @@ from .._checks import (
     upcast_half_array,
     values_in_range,
 )
+from ..segments import Segments
 
 __all__ = ["Keypoints", "reassemble", "watershed_peaks"]
 
@@ -230,6 +231,23 @@ def _points(value: Any, name: str, *, labelled: bool) -> tuple[np.ndarray, np.nd
     return pos, scores, labels
 
 
+def _reassemble_typed(k: Any, action_points: Any, boundary_points: Any, length: int) -> Any:
+    """:func:`reassemble` of one video whose point sets pass :func:`_typed_points`, or ``None`` (not
+    typed, or a value the kernel rejects: the caller's general path then converts, checks and names it)."""
+    a = _typed_points(action_points, labelled=True)
+    b = _typed_points(boundary_points, labelled=False) if a is not None else None
+    if b is None:
+        return None
+    ints = np.empty((3, a[0].shape[0]), dtype=np.int64)  # starts, ends, labels
+    scores = np.empty(a[0].shape[0], dtype=np.float64)
+    n = k.reassemble_one(a[0], a[1], a[2], b[0], b[1], length, ints, scores)
+    if n < 0:
+        return None
+    seg = Segments.__new__(Segments)  # filled with the kernel's output, valid by construction
+    seg.starts, seg.ends, seg.labels, seg.scores = ints[0, :n], ints[1, :n], ints[2, :n], scores[:n]
+    return seg
+
+
 def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     r"""RTK's rule-based re-assembly (§3.3, Eq. (6a)-(6d)): action and boundary keypoints -> segments of ``[0, T)``.
 
@@ -292,9 +310,23 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
         >>> seg.starts.tolist(), seg.ends.tolist(), seg.labels.tolist(), seg.scores.tolist()
         ([0, 6], [6, 12], [1, 2], [0.9, 0.8])
     """
-    from ..segments import Segments
-    from ._keypoints_kernels import OK, reassemble_batch
-
+    k = _KERNELS or _kernels()
+    if type(length) is int and 1 <= length <= MAX_SIZE:
+        # numpy point sets with the kernel's dtypes (the output of watershed_peaks), one kernel call per
+        # video: the kernel checks the values; if it rejects one, the general path below names it
+        if type(action_points) is not list:
+            seg = _reassemble_typed(k, action_points, boundary_points, length)
+            if seg is not None:
+                return seg
+        elif type(boundary_points) is list and len(boundary_points) == len(action_points):
+            out = []
+            for a, b in zip(action_points, boundary_points):
+                seg = _reassemble_typed(k, a, b, length)
+                if seg is None:
+                    break
+                out.append(seg)
+            else:
+                return out
     batched = isinstance(action_points, list)
     if batched != isinstance(boundary_points, list):
         raise TypeError(f"boundary_points: expected {'a list (a batch, as action_points)' if batched else 'one video'}"
@@ -338,10 +370,10 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     labels = np.empty(total, dtype=np.int64)
     scores = np.empty(total, dtype=np.float64)
     counts = np.empty(len(a), dtype=np.int64)
-    status = reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
+    status = k.reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
                               flat(b, 0, np.int64), flat(b, 1, np.float64), b_off, lengths,
                               starts, ends, labels, scores, a_off, counts)
-    if status != OK:  # a NaN, infinite or negative score or a negative label: the checks name it
+    if status != k.OK:  # a NaN, infinite or negative score or a negative label: the checks name it
         slow()
         raise AssertionError("reassemble: the kernel rejected a point set that the checks accept")  # unreachable
     out = []

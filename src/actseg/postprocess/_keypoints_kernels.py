@@ -319,13 +319,20 @@ def _weighted_frame(pos, score, lo, hi):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _sorted_pairs(first, second):  # pragma: no cover - compiled
-    """Whether ``first`` is non-decreasing and, where ``second`` is given, ``(first, second)`` is."""
+    """Whether ``(first, second)`` is in lexicographic non-decreasing order (branch-free)."""
+    ok = np.uint8(1)
     for i in range(1, first.shape[0]):
-        if first[i] < first[i - 1]:
-            return False
-        if second.shape[0] and first[i] == first[i - 1] and second[i] < second[i - 1]:
-            return False
-    return True
+        ok &= np.uint8((first[i] > first[i - 1]) | ((first[i] == first[i - 1]) & (second[i] >= second[i - 1])))
+    return ok != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted(first):  # pragma: no cover - compiled
+    """Whether ``first`` is non-decreasing (branch-free)."""
+    ok = np.uint8(1)
+    for i in range(1, first.shape[0]):
+        ok &= np.uint8(first[i] >= first[i - 1])
+    return ok != 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -366,7 +373,7 @@ def reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, starts, en
         al = al[o]
     if ap.shape[0] == 0:
         return 0
-    if _sorted_pairs(b_pos, np.zeros(0, dtype=np.int64)):
+    if _sorted(b_pos):
         lo, hi = _inside(b_pos, 1, length)
         bp = b_pos[lo:hi]
         bsc = b_score[lo:hi]
@@ -451,3 +458,15 @@ def reassemble_batch(a_pos, a_score, a_label, a_off, b_pos, b_score, b_off, leng
                                      b_pos[b_off[v]:b_off[v + 1]], b_score[b_off[v]:b_off[v + 1]], lengths[v],
                                      starts[at:], ends[at:], labels[at:], scores[at:])
     return OK
+
+
+@numba.njit(cache=True, nogil=True)
+def reassemble_one(a_pos, a_score, a_label, b_pos, b_score, length, ints, scores):  # pragma: no cover - compiled
+    """:func:`reassemble_video` of one video, after the value checks of :func:`reassemble_batch`.
+
+    Writes starts, ends and labels to ``ints[0]``, ``ints[1]``, ``ints[2]`` and the scores to ``scores``;
+    returns the number of segments, or -1 (nothing written) if a value is bad.
+    """
+    if not (_valid_points(a_score, a_label) and _valid_points(b_score, a_label[:0])):
+        return -1
+    return reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, ints[0], ints[1], ints[2], scores)
