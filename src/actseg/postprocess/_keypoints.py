@@ -346,16 +346,8 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     else:
         lengths = np.array([size(length, "length")], dtype=np.int64)
     where = (lambda v: f"[{v}]") if batched else (lambda v: "")
-
-    def slow() -> tuple[list, list]:  # conversions and every check, in argument order (raises the first error)
-        return ([_points(p, f"action_points{where(v)}", labelled=True) for v, p in enumerate(acts)],
-                [_points(p, f"boundary_points{where(v)}", labelled=False) for v, p in enumerate(bnds)])
-
-    a = [_typed_points(p, labelled=True) for p in acts]
-    b = [_typed_points(p, labelled=False) for p in bnds]
-    fast = None not in a and None not in b  # values (NaN, range, labels) are then checked by the kernel
-    if not fast:
-        a, b = slow()
+    a = [_points(p, f"action_points{where(v)}", labelled=True) for v, p in enumerate(acts)]
+    b = [_points(p, f"boundary_points{where(v)}", labelled=False) for v, p in enumerate(bnds)]
     a_off = np.array([0, *accumulate(p[0].shape[0] for p in a)], dtype=np.int64)
     b_off = np.array([0, *accumulate(p[0].shape[0] for p in b)], dtype=np.int64)
 
@@ -365,21 +357,14 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
         return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dtype)
 
     total = int(a_off[-1])
-    starts = np.empty(total, dtype=np.int64)
-    ends = np.empty(total, dtype=np.int64)
-    labels = np.empty(total, dtype=np.int64)
+    ints = np.empty((3, total), dtype=np.int64)  # starts, ends, labels
     scores = np.empty(total, dtype=np.float64)
-    counts = np.empty(len(a), dtype=np.int64)
-    status = k.reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
-                              flat(b, 0, np.int64), flat(b, 1, np.float64), b_off, lengths,
-                              starts, ends, labels, scores, a_off, counts)
-    if status != k.OK:  # a NaN, infinite or negative score or a negative label: the checks name it
-        slow()
-        raise AssertionError("reassemble: the kernel rejected a point set that the checks accept")  # unreachable
+    counts = k.reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
+                                flat(b, 0, np.int64), flat(b, 1, np.float64), b_off, lengths, ints, scores)
     out = []
     for lo, n in zip(a_off.tolist(), counts.tolist()):
         seg = Segments.__new__(Segments)  # filled with the kernel's output, valid by construction
-        seg.starts, seg.ends, seg.labels, seg.scores = starts[lo:lo + n], ends[lo:lo + n], labels[lo:lo + n], \
-            scores[lo:lo + n]
+        seg.starts, seg.ends, seg.labels = ints[0, lo:lo + n], ints[1, lo:lo + n], ints[2, lo:lo + n]
+        seg.scores = scores[lo:lo + n]
         out.append(seg)
     return out if batched else out[0]

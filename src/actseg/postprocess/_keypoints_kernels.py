@@ -1,8 +1,10 @@
 """numba kernels of RTK's keypoint post-processing: watershed peaks and rule-based re-assembly.
 
-``watershed_batch`` returns a status code (``OK`` or an error) and writes the offending
-(video, channel, frame) to ``info``; the typed wrappers in ``_keypoints.py`` turn it into a
-``ValueError``. Compiled on first use and cached on disk (``cache=True``).
+The kernels check the values they read, in the same pass, instead of leaving it to separate numpy
+passes: ``watershed_batch`` returns a status code (``OK`` or an error) and writes the offending
+(video, channel, frame) to ``info``, ``reassemble_one`` returns -1 for a bad score or label; the typed
+wrappers in ``_keypoints.py`` turn these into the documented ``ValueError``. Compiled on first use and
+cached on disk (``cache=True``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from ._refine_kernels import _valid_positions
 OK = 0
 ERR_NAN = 1
 ERR_RANGE = 2
-ERR_VALUE = 3  # reassemble: a NaN/infinite/negative score or a negative label (the wrapper names it)
 BINS = 1024  # score histogram of the cap selection
 CHUNK = 64  # frames per block of the vectorised first pass (one bit each in a uint64)
 _DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)  # index of a lowest set bit: _DEBRUIJN_INDEX[(low * _DEBRUIJN) >> 58]
@@ -439,30 +440,27 @@ def _valid_points(score, label):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def reassemble_batch(a_pos, a_score, a_label, a_off, b_pos, b_score, b_off, lengths,
-                     starts, ends, labels, scores, s_off, counts):  # pragma: no cover - compiled
-    """:func:`reassemble_video` of every video of a flat batch (``*_off``: ``(B + 1,)`` offsets).
+def reassemble_batch(a_pos, a_score, a_label, a_off, b_pos, b_score, b_off, lengths, ints, scores):  # pragma: no cover
+    """:func:`reassemble_video` of every video of a flat batch of checked point sets (``*_off``: ``(B + 1,)``
+    offsets).
 
-    First checks the values of all point sets (``ERR_VALUE`` if a score is NaN, infinite or negative or
-    a label negative: nothing is written, the wrapper names the first offending value). Video ``v``
-    writes its segments (at most one per action point) from ``s_off[v]`` on and its count to
-    ``counts[v]``; returns ``OK``.
+    Video ``v`` writes its segments (at most one per action point) from ``a_off[v]`` on: starts, ends and
+    labels to ``ints[0]``, ``ints[1]``, ``ints[2]``, scores to ``scores``; returns the ``(B,)`` counts.
     """
-    if not (_valid_points(a_score, a_label) and _valid_points(b_score, a_label[:0])):
-        return ERR_VALUE
+    counts = np.zeros(lengths.shape[0], dtype=np.int64)
     for v in range(lengths.shape[0]):
         lo = a_off[v]
         hi = a_off[v + 1]
-        at = s_off[v]
         counts[v] = reassemble_video(a_pos[lo:hi], a_score[lo:hi], a_label[lo:hi],
                                      b_pos[b_off[v]:b_off[v + 1]], b_score[b_off[v]:b_off[v + 1]], lengths[v],
-                                     starts[at:], ends[at:], labels[at:], scores[at:])
-    return OK
+                                     ints[0, lo:], ints[1, lo:], ints[2, lo:], scores[lo:])
+    return counts
 
 
 @numba.njit(cache=True, nogil=True)
 def reassemble_one(a_pos, a_score, a_label, b_pos, b_score, length, ints, scores):  # pragma: no cover - compiled
-    """:func:`reassemble_video` of one video, after the value checks of :func:`reassemble_batch`.
+    """:func:`reassemble_video` of one video, after checking its values in the same call (every score
+    finite and ``>= 0``, every label ``>= 0``: the checks of ``_points`` in ``_keypoints.py``).
 
     Writes starts, ends and labels to ``ints[0]``, ``ints[1]``, ``ints[2]`` and the scores to ``scores``;
     returns the number of segments, or -1 (nothing written) if a value is bad.
