@@ -358,3 +358,135 @@ def test_rtk_pipeline_trains_and_decodes():
     result = metrics.compute()
     assert set(result) >= {"accuracy", "edit", "f1@10"}
     assert result["accuracy"] > 50.0  # 69 % after 25 steps on this seed (loss 156 -> 17)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the fused fast paths (issue 12 speed): value checks inside the kernels, numpy inputs without conversions
+
+
+def scipy_candidates(h: np.ndarray, threshold: float) -> list[int]:
+    return (scipy.signal.find_peaks(np.pad(h, 1, constant_values=-np.inf), height=threshold)[0] - 1).tolist()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("where, value, shown", [
+    ((1, 2, 7777), np.nan, "NaN"),      # deep inside an interior block of a long track
+    ((0, 3, 0), 1.25, "1.25"),          # frame 0 (scalar head)
+    ((2, 0, 9999), -0.5, "-0.5"),       # the last frame (scalar tail)
+    ((1, 4, 64), np.inf, "inf"),        # first frame of the second 64-frame block
+])
+def test_peaks_fused_check_reports_the_exact_value_and_index(dtype, where, value, shown):
+    rng = np.random.default_rng(0)
+    h = rng.random((3, 5, 10_000)).astype(dtype)
+    h[where] = value
+    b, c, t = where
+    message = rf"heatmap: expected probabilities in \[0, 1\], got {shown} at index \({b}, {c}, {t}\)"
+    with pytest.raises(ValueError, match=message):
+        watershed_peaks(h, 0.5, max_candidates=100)
+    # the same message from the general path (a tensor) and from a (B, T) / (T,) view of the track
+    with pytest.raises(ValueError, match=message):
+        watershed_peaks(torch.from_numpy(h), 0.5)
+    with pytest.raises(ValueError, match=rf"got {shown} at index \(0, {t}\)$"):
+        watershed_peaks(np.ascontiguousarray(h[b, c][None]), 0.5)
+    with pytest.raises(ValueError, match=rf"got {shown} at index {t}$"):
+        watershed_peaks(h[b, c], 0.5)
+
+
+def test_peaks_fused_check_first_bad_value_and_masks():
+    h = np.full((2, 3, 300), 0.5)
+    h[1, 0, 5] = 2.0
+    h[0, 2, 299] = np.nan  # earlier in (video, channel, frame) order: reported first
+    with pytest.raises(ValueError, match=r"got NaN at index \(0, 2, 299\)"):
+        watershed_peaks(h, 0.5)
+    mask = np.ones((2, 300), bool)
+    mask[0, 250:] = False  # the NaN is now padding (not read); the 2.0 of video 1 is reported
+    with pytest.raises(ValueError, match=r"got 2.0 at index \(1, 0, 5\)"):
+        watershed_peaks(h, 0.5, mask=mask)
+    mask[1, :10] = False
+    assert [k.positions.tolist() for k in watershed_peaks(h, 0.5, mask=mask)] == [[124, 124, 124], [154] * 3]
+    # a mask with holes: the index is the frame of the input row, not of the valid sequence
+    h = np.full((1, 200), 0.3)
+    h[0, 150] = -1e-9
+    holes = np.ones((1, 200), bool)
+    holes[0, 10:100] = False
+    with pytest.raises(ValueError, match=r"got -1e-09 at index \(0, 150\)"):
+        watershed_peaks(h, 0.5, mask=holes)
+
+
+def test_peaks_long_tracks_equal_scipy_across_blocks():
+    rng = np.random.default_rng(4)
+    for t in [1, 2, 3, 63, 64, 65, 66, 127, 128, 129, 130, 1000, 4097]:
+        for _ in range(5):
+            h = rng.integers(0, 4, t) / 3.0
+            runs = np.repeat(np.arange(t), rng.integers(1, 90, t))[:t]  # plateaus across the 64-frame blocks
+            h = h[runs]
+            for thr in [0.0, 1 / 3, 1.0]:
+                assert watershed_peaks(h, thr).positions.tolist() == scipy_candidates(h, thr)
+    # one plateau over a whole long track: one peak at its centre; a plateau covering blocks 1-3
+    assert watershed_peaks(np.full(5000, 0.7), 0.5).positions.tolist() == [2499]
+    h = np.zeros(400)
+    h[60:200] = 0.9
+    h[300] = 0.9
+    assert watershed_peaks(h, 0.5).positions.tolist() == [129, 300]
+    h[200] = 1.0  # now a shoulder: the plateau is no peak
+    assert watershed_peaks(h, 0.5).positions.tolist() == [200, 300]
+
+
+def test_peaks_fast_path_equals_general_path():
+    rng = np.random.default_rng(5)
+    h = np.round(scipy.ndimage.gaussian_filter1d(rng.random((2, 6, 3000)), 2.0), 2)
+    mask = rng.random((2, 3000)) < 0.9
+    for kwargs in [{}, {"max_candidates": 50}, {"mask": mask, "max_candidates": 7}]:
+        fast = watershed_peaks(h, 0.5, **kwargs)  # float64 C-contiguous numpy
+        for other in [torch.from_numpy(h), np.asfortranarray(h), h.tolist()]:
+            slow = watershed_peaks(other, 0.5, **kwargs)
+            for f, s in zip(fast, slow):
+                assert f.positions.tolist() == np.asarray(s.positions).tolist()
+                assert f.labels.tolist() == np.asarray(s.labels).tolist()
+                assert f.scores.tolist() == np.asarray(s.scores).tolist()
+    # (position, label) order and the cap's ties with many channels peaking at the same frames
+    same = np.zeros((1, 8, 50))
+    same[0, :, [10, 30]] = 0.6
+    same[0, 5, 20] = 0.6
+    kp = watershed_peaks(same, 0.5, max_candidates=10)[0]
+    assert list(zip(kp.positions.tolist(), kp.labels.tolist())) == [(10, c) for c in range(8)] + [(20, 5), (30, 0)]
+    # float32 compares in float32, numpy threshold types and numpy max_candidates take the checked path
+    h32 = np.array([0.1, 0.3, 0.2], np.float32)
+    assert watershed_peaks(h32, 0.3).positions.tolist() == [1]
+    assert watershed_peaks(h32, np.float64(0.3), max_candidates=np.int32(1)).positions.tolist() == [1]
+    with pytest.raises(ValueError, match=r"threshold: expected a finite number >= 0.0 and <= 1.0, got nan"):
+        watershed_peaks(h32, float("nan"))
+    with pytest.raises(TypeError, match="max_candidates"):
+        watershed_peaks(h32, 0.3, max_candidates=True)
+
+
+def test_reassemble_fused_checks_name_the_same_value():
+    rng = np.random.default_rng(6)
+    heat = scipy.ndimage.gaussian_filter1d(rng.random((2, 3, 400)), 2.0)
+    acts = watershed_peaks(heat / heat.max(), 0.3)
+    bnds = watershed_peaks(heat.mean(1) / heat.max(), 0.3)
+    good = reassemble(acts, bnds, 400)  # the fast path (numpy Keypoints, int length)
+    general = reassemble(acts, bnds, [400, 400])  # the general path (checked conversions)
+    assert [as_tuples(s) for s in good] == [as_tuples(s) for s in general]
+    assert as_tuples(reassemble(acts[1], bnds[1], 400)) == as_tuples(good[1])
+    cases = [
+        (1, "scores", 1, np.nan, r"action_points\[1\].scores: expected finite values, got nan at index"),
+        (1, "scores", 1, -0.25, r"action_points\[1\].scores: expected values >= 0.0, got -0.25 at index"),
+        (0, "labels", 1, -3, r"action_points\[0\].labels: expected class ids >= 0, got -3"),
+        (1, "scores", 0, np.inf, r"boundary_points\[1\].scores: expected finite values, got inf at index"),
+    ]
+    for video, field, which, value, message in cases:
+        points = [list(acts), list(bnds)][1 - which]
+        arrays = points[video]._asdict()
+        deep = len(arrays[field]) // 2  # deep inside the point set
+        arrays[field] = arrays[field].copy()
+        arrays[field][deep] = value
+        points[video] = Keypoints(**arrays)
+        a, b = (points, list(bnds)) if which == 1 else (list(acts), points)
+        with pytest.raises(ValueError, match=message + (f" {deep}" if field == "scores" else "")):
+            reassemble(a, b, 400)
+        with pytest.raises(ValueError, match=message.replace(rf"\[{video}\]", "")):
+            reassemble(a[video], b[video], 400)  # one video
+    # Python lists (the general path) give the same messages
+    with pytest.raises(ValueError, match=r"action_points.scores: expected finite values, got nan at index 1"):
+        reassemble(([1, 2], [0.5, float("nan")], [0, 1]), ([], []), 5)

@@ -7,14 +7,17 @@ Jiang, Jin, Tan and Mu, "Video Action Segmentation via Contextually Refined Temp
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._checks import (
+    MAX_SIZE,
     check_labels_nonnegative,
     integer_array,
     integer_sequence,
+    is_tensor,
     like_inputs,
     mask_rows,
     matching_length,
@@ -28,6 +31,7 @@ from .._checks import (
     upcast_half_array,
     values_in_range,
 )
+from ..segments import Segments
 
 __all__ = ["Keypoints", "reassemble", "watershed_peaks"]
 
@@ -44,6 +48,22 @@ class Keypoints(NamedTuple):
     positions: Any
     scores: Any
     labels: Any = None
+
+
+_I64, _F32, _F64 = np.dtype(np.int64), np.dtype(np.float32), np.dtype(np.float64)
+_new = tuple.__new__  # a Keypoints from a 3-tuple, without NamedTuple's argument parsing
+_KERNELS = None  # the numba kernels module, imported on first use (numba's import is slow)
+
+
+def _kernels() -> Any:
+    global _KERNELS
+    from . import _keypoints_kernels
+
+    _KERNELS = _keypoints_kernels
+    return _KERNELS
+
+
+_NO_MASK = np.ones((1, 1), dtype=np.bool_)  # the kernel's mask argument when there is none (not read)
 
 
 def _heatmap_rows(heatmap: Any) -> tuple[np.ndarray, int]:
@@ -113,32 +133,80 @@ def watershed_peaks(heatmap: Any, threshold: float, *, mask: Any = None, max_can
         >>> watershed_peaks([[0.1, 0.9, 0.9, 0.2, 0.6, 0.3, 0.7]], 0.5, max_candidates=2)[0].positions.tolist()
         [1, 6]
     """
-    from ._keypoints_kernels import ERR_NAN, OK, watershed_batch
-
-    h, ndim = _heatmap_rows(heatmap)
-    thr = h.dtype.type(probability(threshold, "threshold"))
-    cap = size(max_candidates, "max_candidates", none=True)
+    k = _KERNELS or _kernels()
+    if type(heatmap) is np.ndarray and (heatmap.dtype is _F64 or heatmap.dtype is _F32) and heatmap.size:
+        # numpy float32/float64 (the common case): the same checks without the conversions
+        ndim = heatmap.ndim
+        if ndim == 3:
+            h = heatmap
+        elif ndim == 2:
+            h = heatmap.reshape(heatmap.shape[0], 1, heatmap.shape[1])
+        elif ndim == 1:
+            h = heatmap.reshape(1, 1, heatmap.shape[0])
+        else:
+            h, ndim = _heatmap_rows(heatmap)  # raises the rank error
+        if not h.flags.c_contiguous:
+            h = np.ascontiguousarray(h)
+    else:
+        h, ndim = _heatmap_rows(heatmap)
+    if type(threshold) is float and 0.0 <= threshold <= 1.0:
+        thr = h.dtype.type(threshold)
+    else:
+        thr = h.dtype.type(probability(threshold, "threshold"))
+    if max_candidates is None:
+        cap = -1
+    elif type(max_candidates) is int and 1 <= max_candidates <= MAX_SIZE:
+        cap = max_candidates
+    else:
+        cap = size(max_candidates, "max_candidates")
     batch, channels, length = h.shape
-    mask_arr = mask_rows(mask, (batch, length), ndim == 1)
+    if mask is None:
+        mask_arr, has_mask = _NO_MASK, False
+    else:
+        mask_arr, has_mask = mask_rows(mask, (batch, length), ndim == 1), True
     width = channels * ((length + 1) // 2)
-    width = width if cap is None else min(width, cap)
-    positions = np.zeros((batch, width), dtype=np.int64)
-    scores = np.zeros((batch, width), dtype=np.float64)
-    labels = np.zeros((batch, width), dtype=np.int64)
-    counts = np.zeros(batch, dtype=np.int64)
-    info = np.zeros(3, dtype=np.int64)
-    status = watershed_batch(h, mask_arr, thr, -1 if cap is None else cap, positions, scores, labels, counts, info)
-    if status != OK:
-        b, c, t = (int(i) for i in info)
+    if 0 <= cap < width:
+        width = cap
+    ints = np.empty((2, batch, width), dtype=np.int64)  # positions, labels
+    scores = np.empty((batch, width), dtype=np.float64)
+    info = np.empty(batch + 3, dtype=np.int64)  # counts per video, then (video, channel, frame) of an error
+    status = k.watershed_batch(h, mask_arr, has_mask, thr, cap, ints, scores, info)
+    if status:
+        b, c, t = (int(i) for i in info[batch:])
         where = (b, c, t) if ndim == 3 else (b, t) if ndim == 2 else t
-        value = "NaN" if status == ERR_NAN else repr(float(h[b, c, t]))
+        value = "NaN" if status == k.ERR_NAN else repr(float(h[b, c, t]))
         raise ValueError(f"heatmap: expected probabilities in [0, 1], got {value} at index {where}")
+    if type(heatmap) is np.ndarray or not is_tensor(heatmap):  # numpy out: views of the outputs, no copies
+        if ndim == 1:
+            n = int(info[0])
+            return _new(Keypoints, (ints[0, 0, :n], scores[0, :n], None))
+        return [_new(Keypoints, (ints[0, b, :n], scores[b, :n], ints[1, b, :n] if ndim == 3 else None))
+                for b, n in enumerate(info[:batch].tolist())]
     out = []
     for b in range(batch):
-        n = int(counts[b])
-        fields = like_inputs((positions[b, :n], scores[b, :n], labels[b, :n]), heatmap)
+        n = int(info[b])
+        fields = like_inputs((ints[0, b, :n], scores[b, :n], ints[1, b, :n]), heatmap)
         out.append(Keypoints(fields[0], fields[1], fields[2] if ndim == 3 else None))
     return out[0] if ndim == 1 else out
+
+
+def _typed_points(value: Any, *, labelled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """One video's point set as it is, when it is a :class:`Keypoints` or tuple of 1-D numpy arrays that
+    already have the kernel's dtypes (int64, float64, int64) and matching lengths (the output of
+    :func:`watershed_peaks`); else ``None`` (:func:`_points` converts and checks it). Values are not
+    checked here: the kernel checks them and the caller falls back to :func:`_points` to name an error."""
+    if (type(value) is not Keypoints and type(value) is not tuple) or not 2 <= len(value) <= 3:
+        return None
+    pos, scores = value[0], value[1]
+    if (type(pos) is not np.ndarray or pos.dtype is not _I64 or pos.ndim != 1 or type(scores) is not np.ndarray
+            or scores.dtype is not _F64 or scores.shape != pos.shape):
+        return None
+    if not labelled:
+        return pos, scores, pos[:0]
+    labels = value[2] if len(value) == 3 else None
+    if type(labels) is not np.ndarray or labels.dtype is not _I64 or labels.shape != pos.shape:
+        return None
+    return pos, scores, labels
 
 
 def _points(value: Any, name: str, *, labelled: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,6 +229,23 @@ def _points(value: Any, name: str, *, labelled: bool) -> tuple[np.ndarray, np.nd
     labels = matching_length(integer_array(labels_value, f"{name}.labels", 1), n, f"{name}.labels", "one per point")
     check_labels_nonnegative(labels, f"{name}.labels")
     return pos, scores, labels
+
+
+def _reassemble_typed(k: Any, action_points: Any, boundary_points: Any, length: int) -> Any:
+    """:func:`reassemble` of one video whose point sets pass :func:`_typed_points`, or ``None`` (not
+    typed, or a value the kernel rejects: the caller's general path then converts, checks and names it)."""
+    a = _typed_points(action_points, labelled=True)
+    b = _typed_points(boundary_points, labelled=False) if a is not None else None
+    if b is None:
+        return None
+    ints = np.empty((3, a[0].shape[0]), dtype=np.int64)  # starts, ends, labels
+    scores = np.empty(a[0].shape[0], dtype=np.float64)
+    n = k.reassemble_one(a[0], a[1], a[2], b[0], b[1], length, ints, scores)
+    if n < 0:
+        return None
+    seg = Segments.__new__(Segments)  # filled with the kernel's output, valid by construction
+    seg.starts, seg.ends, seg.labels, seg.scores = ints[0, :n], ints[1, :n], ints[2, :n], scores[:n]
+    return seg
 
 
 def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
@@ -225,9 +310,23 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
         >>> seg.starts.tolist(), seg.ends.tolist(), seg.labels.tolist(), seg.scores.tolist()
         ([0, 6], [6, 12], [1, 2], [0.9, 0.8])
     """
-    from ..segments import Segments
-    from ._keypoints_kernels import reassemble_batch
-
+    k = _KERNELS or _kernels()
+    if type(length) is int and 1 <= length <= MAX_SIZE:
+        # numpy point sets with the kernel's dtypes (the output of watershed_peaks), one kernel call per
+        # video: the kernel checks the values; if it rejects one, the general path below names it
+        if type(action_points) is not list:
+            seg = _reassemble_typed(k, action_points, boundary_points, length)
+            if seg is not None:
+                return seg
+        elif type(boundary_points) is list and len(boundary_points) == len(action_points):
+            out = []
+            for a, b in zip(action_points, boundary_points):
+                seg = _reassemble_typed(k, a, b, length)
+                if seg is None:
+                    break
+                out.append(seg)
+            else:
+                return out
     batched = isinstance(action_points, list)
     if batched != isinstance(boundary_points, list):
         raise TypeError(f"boundary_points: expected {'a list (a batch, as action_points)' if batched else 'one video'}"
@@ -249,28 +348,23 @@ def reassemble(action_points: Any, boundary_points: Any, length: Any) -> Any:
     where = (lambda v: f"[{v}]") if batched else (lambda v: "")
     a = [_points(p, f"action_points{where(v)}", labelled=True) for v, p in enumerate(acts)]
     b = [_points(p, f"boundary_points{where(v)}", labelled=False) for v, p in enumerate(bnds)]
-    a_off = np.zeros(len(a) + 1, dtype=np.int64)
-    b_off = np.zeros(len(b) + 1, dtype=np.int64)
-    np.cumsum([p[0].shape[0] for p in a], out=a_off[1:])
-    np.cumsum([p[0].shape[0] for p in b], out=b_off[1:])
+    a_off = np.array([0, *accumulate(p[0].shape[0] for p in a)], dtype=np.int64)
+    b_off = np.array([0, *accumulate(p[0].shape[0] for p in b)], dtype=np.int64)
 
     def flat(parts: list, i: int, dtype: Any) -> np.ndarray:
         if len(parts) == 1:
-            return parts[0][i]
+            return np.ascontiguousarray(parts[0][i])
         return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dtype)
 
     total = int(a_off[-1])
-    starts = np.empty(total, dtype=np.int64)
-    ends = np.empty(total, dtype=np.int64)
-    labels = np.empty(total, dtype=np.int64)
+    ints = np.empty((3, total), dtype=np.int64)  # starts, ends, labels
     scores = np.empty(total, dtype=np.float64)
-    counts = reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
-                              flat(b, 0, np.int64), flat(b, 1, np.float64), b_off, lengths,
-                              starts, ends, labels, scores, a_off)
+    counts = k.reassemble_batch(flat(a, 0, np.int64), flat(a, 1, np.float64), flat(a, 2, np.int64), a_off,
+                                flat(b, 0, np.int64), flat(b, 1, np.float64), b_off, lengths, ints, scores)
     out = []
-    for v in range(len(a)):
-        lo, hi = int(a_off[v]), int(a_off[v]) + int(counts[v])
-        seg = Segments.empty(scores=True)  # filled with the kernel's output, valid by construction
-        seg.starts, seg.ends, seg.labels, seg.scores = starts[lo:hi], ends[lo:hi], labels[lo:hi], scores[lo:hi]
+    for lo, n in zip(a_off.tolist(), counts.tolist()):
+        seg = Segments.__new__(Segments)  # filled with the kernel's output, valid by construction
+        seg.starts, seg.ends, seg.labels = ints[0, lo:lo + n], ints[1, lo:lo + n], ints[2, lo:lo + n]
+        seg.scores = scores[lo:lo + n]
         out.append(seg)
     return out if batched else out[0]

@@ -1,8 +1,10 @@
 """numba kernels of RTK's keypoint post-processing: watershed peaks and rule-based re-assembly.
 
-``watershed_batch`` returns a status code (``OK`` or an error) and writes the offending
-(video, channel, frame) to ``info``; the typed wrappers in ``_keypoints.py`` turn it into a
-``ValueError``. Compiled on first use and cached on disk (``cache=True``).
+The kernels check the values they read, in the same pass, instead of leaving it to separate numpy
+passes: ``watershed_batch`` returns a status code (``OK`` or an error) and writes the offending
+(video, channel, frame) to ``info``, ``reassemble_one`` returns -1 for a bad score or label; the typed
+wrappers in ``_keypoints.py`` turn these into the documented ``ValueError``. Compiled on first use and
+cached on disk (``cache=True``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ from ._refine_kernels import _valid_positions
 OK = 0
 ERR_NAN = 1
 ERR_RANGE = 2
-BINS = 4096  # score histogram of the cap selection
+BINS = 1024  # score histogram of the cap selection
+CHUNK = 64  # frames per block of the vectorised first pass (one bit each in a uint64)
+_DEBRUIJN = np.uint64(0x03F79D71B4CB0A89)  # index of a lowest set bit: _DEBRUIJN_INDEX[(low * _DEBRUIJN) >> 58]
+_DEBRUIJN_INDEX = np.zeros(64, dtype=np.int64)
+_DEBRUIJN_INDEX[[((1 << j) * 0x03F79D71B4CB0A89 % 2**64) >> 58 for j in range(64)]] = np.arange(64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -48,74 +54,178 @@ def _kth_largest(scores, m, k, hist):  # pragma: no cover - compiled
     return part[c - (k - above)]
 
 
-@numba.njit(cache=True, nogil=True)
-def _first_outside(row, thr):  # pragma: no cover - compiled
-    """Index of the first value of ``row`` outside [0, 1] (NaN fails both tests) or -1, and whether a
-    value reaches ``thr``; the common all-valid case is one branch-free (vectorised) pass."""
-    bad = False
-    hit = False
-    for i in range(row.shape[0]):
-        v = row[i]
-        bad |= not (v >= 0.0 and v <= 1.0)
-        hit |= v >= thr
-    if bad:
-        for i in range(row.shape[0]):
-            v = row[i]
-            if not (v >= 0.0 and v <= 1.0):
-                return i, hit
-    return -1, hit
+@numba.njit(cache=True, nogil=True, inline="always")
+def _outside(v):  # pragma: no cover - compiled
+    """1 if ``v`` is outside [0, 1] or NaN (branch-free, so the block loop vectorises)."""
+    return np.uint8(not ((v >= 0.0) & (v <= 1.0)))
 
 
 @numba.njit(cache=True, nogil=True)
-def _scan(row, thr, peaks, scores):  # pragma: no cover - compiled
-    """Regional maxima ``>= thr`` of a contiguous track in one pass (outside counts as -inf): a run of
-    equal values with lower neighbours is one peak at its centre ``(first + last) // 2``; returns the count.
+def _flag_blocks(row, n, thr, starts, bits):  # pragma: no cover - compiled
+    """First pass over ``row[:n]``, fused: the [0, 1] / NaN check of every value and the frames that may be peaks.
 
-    ``start`` is the first frame of the current run when the run rose above its left neighbour.
+    Every frame of a regional maximum ``>= thr`` is a weak local maximum ``>= thr`` (``v >= thr`` and
+    ``v >=`` both neighbours, outside = -inf). Interior frames go in blocks of ``CHUNK`` (= 64) whose
+    branch-free bodies vectorise: per block, a bit mask of its weak local maxima. Frame 0 and the tail
+    (at most ``CHUNK`` frames) are scalar. Blocks with a candidate are kept: ``starts[r]`` (first frame)
+    and ``bits[r]`` (bit ``j`` = frame ``starts[r] + j``). Returns (any value bad, number of blocks).
     """
-    prev = -np.inf
-    start = -1
-    m = 0
-    n = row.shape[0]
+    bad = np.uint8(0)
+    nb = 0
+    if n == 0:
+        return bad, nb
+    v = row[0]
+    bad |= _outside(v)
+    if v >= thr and (n == 1 or v >= row[1]):
+        starts[0] = 0
+        bits[0] = np.uint64(1)
+        nb = 1
+    n_full = max(n - 2, 0) // CHUNK
+    for k in range(n_full):
+        s = 1 + k * CHUNK
+        mask = np.uint64(0)
+        for i in range(s, s + CHUNK):
+            v = row[i]
+            bad |= _outside(v)
+            left = row[i - 1]
+            right = row[i + 1]
+            top = left if left > right else right
+            # (v >= thr) & (v >= left) & (v >= right)
+            mask |= np.uint64(v >= (top if top > thr else thr)) << np.uint64(i - s)
+        starts[nb] = s  # kept when mask != 0 (branch-free)
+        bits[nb] = mask
+        nb += np.int64(mask != np.uint64(0))
+    s = 1 + n_full * CHUNK
+    mask = np.uint64(0)
+    for i in range(s, n):
+        v = row[i]
+        bad |= _outside(v)
+        if v >= thr and v >= row[i - 1] and (i == n - 1 or v >= row[i + 1]):
+            mask |= np.uint64(1) << np.uint64(i - s)
+    if mask:
+        starts[nb] = s
+        bits[nb] = mask
+        nb += 1
+    return bad, nb
+
+
+@numba.njit(cache=True, nogil=True)
+def _first_outside(row, n):  # pragma: no cover - compiled
+    """Index of the first value of ``row[:n]`` outside [0, 1] (NaN fails both tests), or -1."""
     for i in range(n):
         v = row[i]
-        if v > prev:
-            start = i
-        elif v < prev:
-            if start >= 0 and prev >= thr:
-                peaks[m] = (start + i - 1) // 2
-                scores[m] = prev
+        if not (v >= 0.0 and v <= 1.0):
+            return i
+    return -1
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_blocks(row, n, starts, bits, nb, out):  # pragma: no cover - compiled
+    """Regional maxima of ``row[:n]`` among the candidate frames of :func:`_flag_blocks` (outside = -inf).
+
+    The set bits of each block are visited in increasing order (lowest set bit, its index by a de Bruijn
+    multiplication). A strict local maximum is a peak; otherwise the run of equal values ``[a, e]``
+    around the frame is found by walking both ways and is a peak at ``(a + e) // 2`` when both its
+    neighbours are lower. Candidates inside an already walked run are skipped, so every run is walked
+    once (``O(n)``). Writes the peak frames to ``out`` in increasing order and returns their number.
+    """
+    m = 0
+    skip = 0
+    for r in range(nb):
+        s = starts[r]
+        mask = bits[r]
+        while mask:
+            low = mask & (~mask + np.uint64(1))
+            mask ^= low
+            i = s + _DEBRUIJN_INDEX[(low * _DEBRUIJN) >> np.uint64(58)]
+            if i < skip:
+                continue
+            v = row[i]
+            if (i == 0 or row[i - 1] < v) and (i == n - 1 or row[i + 1] < v):  # a one-frame peak
+                out[m] = i
                 m += 1
-            start = -1
-        prev = v
-    if start >= 0 and prev >= thr:
-        peaks[m] = (start + n - 1) // 2
-        scores[m] = prev
-        m += 1
+                continue
+            a = i
+            while a > 0 and row[a - 1] == v:
+                a -= 1
+            z = i
+            while z < n - 1 and row[z + 1] == v:
+                z += 1
+            if (a == 0 or row[a - 1] < v) and (z == n - 1 or row[z + 1] < v):
+                out[m] = (a + z) // 2
+                m += 1
+            skip = z + 1
     return m
 
 
 @numba.njit(cache=True, nogil=True)
-def watershed_batch(h, mask, thr, cap, out_pos, out_score, out_label, counts, info):  # pragma: no cover
+def _position_order(cand_pos, cand_label, m, n_channels, length):  # pragma: no cover - compiled
+    """The permutation of ``m`` channel-major candidates into (position, channel) order.
+
+    A stable bucket sort on coarse positions (about one bucket per candidate), then an insertion sort
+    of the keys ``position * C + channel`` that only moves candidates within their bucket: ``O(m)`` for
+    spread-out peaks, never above ``O(C * T)``.
+    """
+    order = np.empty(m, dtype=np.int64)
+    if m == 0:
+        return order
+    keys = np.empty(m, dtype=np.int64)
+    shift = 0
+    while (length >> shift) > m:
+        shift += 1
+    n_buckets = ((length - 1) >> shift) + 1
+    first = np.zeros(n_buckets + 1, dtype=np.int64)
+    for i in range(m):
+        first[(cand_pos[i] >> shift) + 1] += 1
+    for t in range(n_buckets):
+        first[t + 1] += first[t]
+    for i in range(m):
+        q = cand_pos[i] >> shift
+        d = first[q]
+        order[d] = i
+        keys[d] = cand_pos[i] * n_channels + cand_label[i]
+        first[q] = d + 1
+    for i in range(1, m):
+        key = keys[i]
+        if keys[i - 1] <= key:
+            continue
+        j = order[i]
+        k = i - 1
+        while k >= 0 and keys[k] > key:
+            keys[k + 1] = keys[k]
+            order[k + 1] = order[k]
+            k -= 1
+        keys[k + 1] = key
+        order[k + 1] = j
+    return order
+
+
+@numba.njit(cache=True, nogil=True)
+def watershed_batch(h, mask, has_mask, thr, cap, ints, out_score, info):  # pragma: no cover - compiled
     """Regional maxima ``>= thr`` of every channel of ``h`` (B, C, T) over the valid frames of ``mask`` (B, T).
 
+    ``has_mask=False``: every frame is valid (``mask`` is not read). One fused, vectorised pass per track
+    checks the values and flags the blocks that may hold a peak; a second pass over those blocks finds
+    the peaks. A value outside [0, 1] or NaN (the first, in (video, channel, frame) order) stops the call:
+    its (video, channel, frame) goes to ``info[B:B + 3]`` and the status is ``ERR_NAN`` / ``ERR_RANGE``.
     Per video: candidates of all channels, capped to the ``cap`` best (score descending, then position,
-    then channel ascending; ``cap < 0``: no cap), written in (position, channel) order.
+    then channel ascending; ``cap < 0``: no cap), written in (position, channel) order to ``ints[0]``
+    (positions), ``ints[1]`` (channels) and ``out_score``, their number to ``info[b]``; returns ``OK``.
     """
     n_videos, n_channels, length = h.shape
-    pos = np.empty(length, dtype=np.int64)
-    vals = np.empty(length, dtype=h.dtype)
-    peaks = np.empty((length + 1) // 2, dtype=np.int64)
-    peak_scores = np.empty((length + 1) // 2, dtype=np.float64)
+    pos = np.empty(length if has_mask else 0, dtype=np.int64)
+    vals = np.empty(length if has_mask else 0, dtype=h.dtype)
+    starts = np.empty(length // CHUNK + 3, dtype=np.int64)
+    bits = np.empty(length // CHUNK + 3, dtype=np.uint64)
+    peaks = np.empty((length + 1) // 2 + 1, dtype=np.int64)
     # candidate buffers start at one track's worth and double when needed (small, reused allocations)
-    size = (length + 1) // 2
+    size = (length + 1) // 2 + 1
     cand_pos = np.empty(size, dtype=np.int64)
     cand_label = np.empty(size, dtype=np.int64)
     cand_score = np.empty(size, dtype=np.float64)
-    first = np.empty(length + 1, dtype=np.int64)
     hist = np.empty(BINS, dtype=np.int64)
     for b in range(n_videos):
-        n = _valid_positions(mask[b], pos)
+        n = _valid_positions(mask[b], pos) if has_mask else length
         full = n == length
         m = 0
         for c in range(n_channels):
@@ -124,60 +234,63 @@ def watershed_batch(h, mask, thr, cap, out_pos, out_score, out_label, counts, in
             else:
                 for i in range(n):
                     vals[i] = h[b, c, pos[i]]
-                row = vals[:n]
-            bad, hit = _first_outside(row, thr)
-            if bad >= 0:
-                info[0] = b
-                info[1] = c
-                info[2] = pos[bad]
-                v = row[bad]
+                row = vals
+            bad, nb = _flag_blocks(row, n, thr, starts, bits)
+            if bad:
+                i = _first_outside(row, n)
+                info[n_videos] = b
+                info[n_videos + 1] = c
+                info[n_videos + 2] = i if full else pos[i]
+                v = row[i]
                 return ERR_NAN if v != v else ERR_RANGE
-            if not hit:  # no frame reaches the threshold (most class tracks of a video)
+            if nb == 0:  # no frame can be a peak (most class tracks of a video)
                 continue
-            k = _scan(row, thr, peaks, peak_scores)
+            k = _scan_blocks(row, n, starts, bits, nb, peaks)
             if m + k > cand_pos.shape[0]:
                 size = max(2 * cand_pos.shape[0], m + k)
                 cand_pos = _grown(cand_pos, m, size)
                 cand_label = _grown(cand_label, m, size)
                 cand_score = _grown(cand_score, m, size)
             for i in range(k):
-                cand_pos[m] = pos[peaks[i]]
+                p = peaks[i]
+                cand_pos[m] = p if full else pos[p]
                 cand_label[m] = c
-                cand_score[m] = peak_scores[i]
+                cand_score[m] = row[p]
                 m += 1
-        order = np.empty(m, dtype=np.int64)
-        # (position, channel) order: a counting sort by position of the channel-major list (stable, O(m + T))
-        first[:] = 0
-        for i in range(m):
-            first[cand_pos[i] + 1] += 1
-        for t in range(length):
-            first[t + 1] += first[t]
-        for i in range(m):
-            order[first[cand_pos[i]]] = i
-            first[cand_pos[i]] += 1
-        # the cap best by score: all above the cap-th score, then its ties in (position, channel) order
+        # the cap best by score: every candidate above the cap-th score, then its ties in (position,
+        # channel) order; the others are dropped before the sort
         kth = -1.0
         ties = 0
         if 0 <= cap < m:
             kth = _kth_largest(cand_score, m, cap, hist)
             ties = cap
+            w = 0
             for i in range(m):
-                if cand_score[i] > kth:
-                    ties -= 1
+                s = cand_score[i]
+                if s >= kth:
+                    if s > kth:
+                        ties -= 1
+                    cand_pos[w] = cand_pos[i]
+                    cand_label[w] = cand_label[i]
+                    cand_score[w] = s
+                    w += 1
+            m = w
+        if n_channels == 1:  # channel-major order is position order
+            order = np.arange(m)
+        else:
+            order = _position_order(cand_pos, cand_label, m, n_channels, length)
         w = 0
         for i in range(m):
             j = order[i]
-            if cand_score[j] < kth:
-                continue
             if cand_score[j] == kth:
                 if ties == 0:
                     continue
                 ties -= 1
-            out_pos[b, w] = cand_pos[j]
+            ints[0, b, w] = cand_pos[j]
+            ints[1, b, w] = cand_label[j]
             out_score[b, w] = cand_score[j]
-            out_label[b, w] = cand_label[j]
             w += 1
-        counts[b] = w
+        info[b] = w
     return OK
 
 
@@ -207,13 +320,32 @@ def _weighted_frame(pos, score, lo, hi):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _sorted_pairs(first, second):  # pragma: no cover - compiled
-    """Whether ``first`` is non-decreasing and, where ``second`` is given, ``(first, second)`` is."""
+    """Whether ``(first, second)`` is in lexicographic non-decreasing order (branch-free)."""
+    ok = np.uint8(1)
     for i in range(1, first.shape[0]):
-        if first[i] < first[i - 1]:
-            return False
-        if second.shape[0] and first[i] == first[i - 1] and second[i] < second[i - 1]:
-            return False
-    return True
+        ok &= np.uint8((first[i] > first[i - 1]) | ((first[i] == first[i - 1]) & (second[i] >= second[i - 1])))
+    return ok != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _sorted(first):  # pragma: no cover - compiled
+    """Whether ``first`` is non-decreasing (branch-free)."""
+    ok = np.uint8(1)
+    for i in range(1, first.shape[0]):
+        ok &= np.uint8(first[i] >= first[i - 1])
+    return ok != 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _inside(pos, low, high):  # pragma: no cover - compiled
+    """The ``[lo, hi)`` of a sorted ``pos`` whose values lie in ``[low, high)``."""
+    lo = 0
+    while lo < pos.shape[0] and pos[lo] < low:
+        lo += 1
+    hi = pos.shape[0]
+    while hi > lo and pos[hi - 1] >= high:
+        hi -= 1
+    return lo, hi
 
 
 @numba.njit(cache=True, nogil=True)
@@ -221,85 +353,118 @@ def reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, starts, en
     """RTK §3.3 rule-based re-assembly of one video; returns the number of segments written.
 
     Action points outside ``[0, length)`` and boundary points outside ``(0, length)`` are dropped (the
-    implicit boundaries 0 and ``length`` are Eq. (6b)).
+    implicit boundaries 0 and ``length`` are Eq. (6b)). Sorted input (the output of ``watershed_peaks``)
+    is used in place, without copies.
     """
-    keep = (a_pos >= 0) & (a_pos < length)
-    ap = a_pos[keep]
-    asc = a_score[keep]
-    al = a_label[keep]
-    if ap.shape[0] == 0:
-        return 0
-    keep_b = (b_pos > 0) & (b_pos < length)
-    bp = b_pos[keep_b]
-    bsc = b_score[keep_b]
-    # sort: actions by (position, label), boundaries by position (stable: ties keep input order);
-    # skipped when already sorted (the output of watershed_peaks)
-    if not _sorted_pairs(ap, al):
+    # actions by (position, label), boundaries by position (stable: ties keep input order)
+    if _sorted_pairs(a_pos, a_label):
+        lo, hi = _inside(a_pos, 0, length)
+        ap = a_pos[lo:hi]
+        asc = a_score[lo:hi]
+        al = a_label[lo:hi]
+    else:
+        keep = (a_pos >= 0) & (a_pos < length)
+        ap = a_pos[keep]
+        asc = a_score[keep]
+        al = a_label[keep]
         o = np.argsort(al, kind="mergesort")
         o = o[np.argsort(ap[o], kind="mergesort")]
         ap = ap[o]
         asc = asc[o]
         al = al[o]
-    if not _sorted_pairs(bp, np.zeros(0, dtype=np.int64)):
+    if ap.shape[0] == 0:
+        return 0
+    if _sorted(b_pos):
+        lo, hi = _inside(b_pos, 1, length)
+        bp = b_pos[lo:hi]
+        bsc = b_score[lo:hi]
+    else:
+        keep_b = (b_pos > 0) & (b_pos < length)
+        bp = b_pos[keep_b]
+        bsc = b_score[keep_b]
         ob = np.argsort(bp, kind="mergesort")
         bp = bp[ob]
         bsc = bsc[ob]
     na = ap.shape[0]
-    # g[k]: number of boundaries <= d_k, the segment (between two boundaries) that holds action k
-    g = np.searchsorted(bp, ap, side="right")
-    # step (i): one action group per run of equal g; label and score of its most confident point
-    grp_label = np.empty(na, dtype=np.int64)
-    grp_score = np.empty(na, dtype=np.float64)
-    grp_g = np.empty(na, dtype=np.int64)
-    n_grp = 0
+    nb = bp.shape[0]
+    # one pass over both sorted lists. g: number of boundaries <= d_k, the segment (between two
+    # boundaries) that holds action k; step (i): one action group per run of equal g, with the label
+    # and score of its most confident point; steps (ii)-(iv): boundaries [g_prev, g) between two
+    # consecutive groups merge into one; groups with equal labels merge (no boundary between them,
+    # the higher confidence kept); cast to segments
+    n_seg = -1  # the current (last) segment
+    g_prev = 0
+    j = 0
     k = 0
     while k < na:
-        best = k
-        j = k
-        while j + 1 < na and g[j + 1] == g[k]:
+        while j < nb and bp[j] <= ap[k]:
             j += 1
-            if asc[j] > asc[best]:
-                best = j
-        grp_label[n_grp] = al[best]
-        grp_score[n_grp] = asc[best]
-        grp_g[n_grp] = g[k]
-        n_grp += 1
-        k = j + 1
-    # steps (ii)-(iv): boundaries [g_i, g_{i+1}) between groups i and i+1 merge into one; groups with
-    # equal labels merge (no boundary between them, the higher confidence kept); cast to segments
-    n_seg = 0
-    starts[0] = 0
-    labels[0] = grp_label[0]
-    scores[0] = grp_score[0]
-    for i in range(1, n_grp):
-        if grp_label[i] == labels[n_seg]:
-            if grp_score[i] > scores[n_seg]:
-                scores[n_seg] = grp_score[i]
-            continue
-        cut = _weighted_frame(bp, bsc, grp_g[i - 1], grp_g[i])
-        ends[n_seg] = cut
-        n_seg += 1
-        starts[n_seg] = cut
-        labels[n_seg] = grp_label[i]
-        scores[n_seg] = grp_score[i]
+        best = k
+        k += 1
+        while k < na and (j == nb or ap[k] < bp[j]):
+            if asc[k] > asc[best]:
+                best = k
+            k += 1
+        label = al[best]
+        score = asc[best]
+        if n_seg < 0:
+            n_seg = 0
+            starts[0] = 0
+            labels[0] = label
+            scores[0] = score
+        elif label == labels[n_seg]:
+            if score > scores[n_seg]:
+                scores[n_seg] = score
+        else:
+            cut = _weighted_frame(bp, bsc, g_prev, j)
+            ends[n_seg] = cut
+            n_seg += 1
+            starts[n_seg] = cut
+            labels[n_seg] = label
+            scores[n_seg] = score
+        g_prev = j
     ends[n_seg] = length
     return n_seg + 1
 
 
 @numba.njit(cache=True, nogil=True)
-def reassemble_batch(a_pos, a_score, a_label, a_off, b_pos, b_score, b_off, lengths,
-                     starts, ends, labels, scores, s_off):  # pragma: no cover - compiled
-    """:func:`reassemble_video` of every video of a flat batch (``*_off``: ``(B + 1,)`` offsets).
+def _valid_points(score, label):  # pragma: no cover - compiled
+    """Whether every score is finite and ``>= 0`` and every label ``>= 0`` (``label`` may be empty)."""
+    bad = np.uint8(0)
+    for i in range(score.shape[0]):
+        s = score[i]
+        bad |= np.uint8(not ((s >= 0.0) & (s < np.inf)))
+    for i in range(label.shape[0]):
+        bad |= np.uint8(label[i] < 0)
+    return bad == 0
 
-    Video ``v`` writes its segments (at most one per action point) from ``s_off[v]`` on; returns the
-    ``(B,)`` segment counts.
+
+@numba.njit(cache=True, nogil=True)
+def reassemble_batch(a_pos, a_score, a_label, a_off, b_pos, b_score, b_off, lengths, ints, scores):  # pragma: no cover
+    """:func:`reassemble_video` of every video of a flat batch of checked point sets (``*_off``: ``(B + 1,)``
+    offsets).
+
+    Video ``v`` writes its segments (at most one per action point) from ``a_off[v]`` on: starts, ends and
+    labels to ``ints[0]``, ``ints[1]``, ``ints[2]``, scores to ``scores``; returns the ``(B,)`` counts.
     """
     counts = np.zeros(lengths.shape[0], dtype=np.int64)
     for v in range(lengths.shape[0]):
         lo = a_off[v]
         hi = a_off[v + 1]
-        at = s_off[v]
         counts[v] = reassemble_video(a_pos[lo:hi], a_score[lo:hi], a_label[lo:hi],
                                      b_pos[b_off[v]:b_off[v + 1]], b_score[b_off[v]:b_off[v + 1]], lengths[v],
-                                     starts[at:], ends[at:], labels[at:], scores[at:])
+                                     ints[0, lo:], ints[1, lo:], ints[2, lo:], scores[lo:])
     return counts
+
+
+@numba.njit(cache=True, nogil=True)
+def reassemble_one(a_pos, a_score, a_label, b_pos, b_score, length, ints, scores):  # pragma: no cover - compiled
+    """:func:`reassemble_video` of one video, after checking its values in the same call (every score
+    finite and ``>= 0``, every label ``>= 0``: the checks of ``_points`` in ``_keypoints.py``).
+
+    Writes starts, ends and labels to ``ints[0]``, ``ints[1]``, ``ints[2]`` and the scores to ``scores``;
+    returns the number of segments, or -1 (nothing written) if a value is bad.
+    """
+    if not (_valid_points(a_score, a_label) and _valid_points(b_score, a_label[:0])):
+        return -1
+    return reassemble_video(a_pos, a_score, a_label, b_pos, b_score, length, ints[0], ints[1], ints[2], scores)
