@@ -21,6 +21,7 @@ from ._attention import WINDOWS, WindowedAttention
 from ._graph import DSMI, SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
 from ._matching import GraphMatching
+from ._mfai import ACTION_PROBABILITIES, FUSIONS, MFAI, MFAIOutput, MultiScaleEncoderDecoder, MultiScaleFeatures
 from ._parsing import SPS_NORMS, SoftPatternStrengthening
 from ._tcn import (
     MSTCN,
@@ -56,3 +57,4 @@ __all__ = [
     "multiscale_adjacency",
     "skeleton_edges",
 ]
+__all__ += ["ACTION_PROBABILITIES", "FUSIONS", "MFAI", "MFAIOutput", "MultiScaleEncoderDecoder", "MultiScaleFeatures"]
