@@ -383,9 +383,12 @@ def test_two_processes_train_and_report_like_one(script, tmp_path):
 
 
 def test_transparser_generator_is_deterministic_and_its_annotation_consistent():
+    import doctest
+
     import numpy as np
 
     tp = _import_example("transparser")
+    assert doctest.testmod(tp).attempted >= 3 and doctest.testmod(tp).failed == 0  # the docstring example
     gen = tp.SubActionGenerator(3)
     first, again = gen.instances(20, seed=7), tp.SubActionGenerator(3).instances(20, seed=7)
     assert all(np.array_equal(a.features, b.features) and a.substages == b.substages for a, b in zip(first, again))
