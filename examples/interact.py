@@ -68,6 +68,19 @@ Runs::
     python examples/interact.py                    # the full synthetic setting
     python examples/interact.py --data /data/MCFS-22 --joints openpose-25 --split 1 --epochs 132
     torchrun --nproc_per_node=2 examples/interact.py --quick     # DDP (gloo on CPU): the same metrics
+
+Measured (seed 0, one thread of a CPU shared with other jobs; ``torchrun --nproc_per_node=2`` gives the
+same numbers to the last digit), percent:
+
+=========  ========  ======================================  =====================  ==================
+setting    videos    Acc / Edit / F1@{10, 25, 50}            raw argmax P_a^H       majority class
+=========  ========  ======================================  =====================  ==================
+--quick    32 / 16   83.0 / 81.1 / 85.0, 85.0, 81.7          81.3 / 42.1 / …, 39.1  23.7 / 16.5 / …, 0
+full       120 / 40  98.6 / 98.0 / 99.1, 99.1, 99.1          99.7 / 96.6 / …, 98.0  14.7 / 12.9 / …, 0
+=========  ========  ======================================  =====================  ==================
+
+CPU time: 15 s (``--quick``, 8 epochs) and 5 min (full, 20 epochs). The boundary refinement is what
+turns per-frame accuracy into segments: without it the quick run's edit score is 42, with it 81.
 """
 
 from __future__ import annotations
