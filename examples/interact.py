@@ -38,6 +38,14 @@ this is what BatchNorm computes with the paper's batch size of 1 on MCFS and Bre
 video's features independent of which videos share its batch or its rank, so a ``torchrun`` run (DDP)
 computes the single-process gradients and reports the single-process metrics.
 
+**Two processes, the same numbers.** With one video per rank and step (``--batch-size`` = number of
+processes: the default 2 under ``torchrun --nproc_per_node=2``) the runs are bit for bit the same (the
+losses of every epoch and the metrics; checked for ``--quick`` and the full setting): each video's
+gradient is computed alone in both, and a sum of two gradients does not depend on the order of its
+terms. With more videos per rank the sums are grouped differently, equal up to float rounding, which over
+a long run can move a few predictions. Evaluation is exact in any case (one rank per video, the metric
+accumulators gather).
+
 **Synthetic data** (default): ``examples/_synthetic.py``'s 2D skeleton videos (COCO-17 stick figure,
 six actions with distinct joint motions, 3–6 actions per video; see that module). DSMI takes the ``x, y``
 joint coordinates, centred on the video's mean hip position and divided by its median torso length (y
