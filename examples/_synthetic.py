@@ -23,7 +23,8 @@ per-video scale (100–160 pixels per unit) and position. Each segment draws its
 Gaussian noise (``noise`` body units, default 0.008 ≈ 1 pixel) jitters every joint, and confidences
 are uniform in [0.7, 1]. ``drop_limb_prob`` reproduces the 2D-skeleton paper's robustness test
 (§IV-B, Tab. III): in each frame, with that probability, one random limb (an arm or a leg: shoulder,
-elbow, wrist or hip, knee, ankle) is missing — confidence 0 and coordinates NaN.
+elbow, wrist or hip, knee, ankle) is missing — confidence 0 and coordinates NaN; the drops come from a
+random stream of their own, so the videos are otherwise those of ``drop_limb_prob=0``.
 
 Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives the same videos on
 every machine and every rank.
@@ -165,6 +166,7 @@ def skeleton_videos(num_videos: int, *, seed: int = 0, segments: tuple[int, int]
     ((17, 2), True, dtype('int64'))
     """
     rng = np.random.default_rng(seed)
+    drop_rng = np.random.default_rng([seed, 1])  # its own stream: dropping limbs leaves the videos as they are
     videos = []
     for index in range(num_videos):
         count = int(rng.integers(segments[0], segments[1] + 1))
@@ -189,8 +191,8 @@ def skeleton_videos(num_videos: int, *, seed: int = 0, segments: tuple[int, int]
         keypoints = np.stack([centre_x + scale * body[..., 0], ground_y - scale * body[..., 1]], -1)
         confidence = rng.uniform(0.7, 1.0, size=keypoints.shape[:2])
         if drop_limb_prob > 0:
-            frames = np.flatnonzero(rng.random(keypoints.shape[0]) < drop_limb_prob)
-            limbs = np.asarray(LIMB_JOINTS)[rng.integers(4, size=frames.shape[0])]  # (F, 3) joints
+            frames = np.flatnonzero(drop_rng.random(keypoints.shape[0]) < drop_limb_prob)
+            limbs = np.asarray(LIMB_JOINTS)[drop_rng.integers(4, size=frames.shape[0])]  # (F, 3) joints
             confidence[frames[:, None], limbs] = 0.0
             keypoints[frames[:, None], limbs] = np.nan
         videos.append(SkeletonVideo(keypoints.astype(np.float32), confidence.astype(np.float32),

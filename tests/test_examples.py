@@ -166,6 +166,9 @@ def test_synthetic_skeletons_are_seeded_labelled_coco17_sequences():
     missing = np.isnan(d.keypoints).any(-1)
     assert (missing.sum(1) == 3).all() and (missing == (d.confidence == 0)).all()
     assert {tuple(np.flatnonzero(m)) for m in missing} <= {(5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16)}
+    intact = skeleton_videos(1, seed=1)[0]  # the same video, nothing dropped
+    np.testing.assert_array_equal(d.keypoints[~missing], intact.keypoints[~missing])
+    np.testing.assert_array_equal(d.labels, intact.labels)
     g = gcn_input(d, channels=3)
     assert g.shape == (3, d.labels.shape[0], 17) and np.isfinite(g).all() and (g[:, missing] == 0).all()
     full = gcn_input(a[0], channels=2)
@@ -341,6 +344,82 @@ def test_skeleton_loss_terms_are_the_multistage_loss_and_any_encoder_plugs_in():
     torch.testing.assert_close(model(heatmaps2, mask), model(heatmaps, mask))
     heatmaps2[1, :9] += 1.0
     assert not torch.allclose(model(heatmaps2, mask)[:, 1], model(heatmaps, mask)[:, 1])
+
+
+def _mstcn_folder(root, videos, class_names):
+    """Write an MS-TCN folder: ``videos`` = {split: [(name, features (C, T), labels (T,))]}."""
+    import numpy as np
+
+    for sub in ("splits", "groundTruth", "features"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    (root / "mapping.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(class_names)))
+    for split, items in videos.items():
+        (root / "splits" / f"{split}.split1.bundle").write_text("".join(f"{name}.txt\n" for name, _, _ in items))
+        for name, features, labels in items:
+            np.save(root / "features" / f"{name}.npy", features.astype(np.float32))
+            (root / "groundTruth" / f"{name}.txt").write_text("".join(f"{class_names[i]}\n" for i in labels))
+
+
+@pytest.mark.slow
+def test_paper_examples_read_the_real_dataset_layouts(tmp_path):
+    import json
+
+    import numpy as np
+    from _synthetic import ACTIONS, skeleton_videos
+
+    rng = np.random.default_rng(0)
+    # RTK: the MS-TCN layout of GTEA / 50Salads / Breakfast (features (C, T), one class name per frame)
+    def video(n):
+        labels = np.repeat(rng.permutation(3), n // 3)
+        return rng.normal(size=(8, labels.shape[0])) + labels, labels
+    tas = {split: [(f"{split}{i}", *video(60)) for i in range(n)] for split, n in (("train", 4), ("test", 2))}
+    _mstcn_folder(tmp_path / "tas", tas, ["a", "b", "c"])
+    metrics, stdout = _run_example(["rtk.py", "--quick", "--epochs", "1", "--data", str(tmp_path / "tas")], tmp_path)
+    assert "4 training / 2 test videos, 3 classes" in stdout and "f1@50" in metrics
+    # the 2D-skeleton example: the MS-TCN layout with (3V, T) skeletons, rows x, y, confidence per joint
+    skeletons = {}
+    for split, seed in (("train", 0), ("test", 1)):
+        skeletons[split] = [(v.video_id, np.concatenate([v.keypoints, v.confidence[..., None]], -1)
+                             .transpose(1, 2, 0).reshape(51, -1), v.labels)
+                            for v in skeleton_videos(3, seed=seed, segments=(2, 3), segment_frames=(20, 30))]
+    _mstcn_folder(tmp_path / "skeleton", skeletons, list(ACTIONS))
+    metrics, stdout = _run_example(["skeleton_heatmaps.py", "--quick", "--epochs", "1", "--data",
+                                    str(tmp_path / "skeleton"), "--drop-limb-prob", "0.5"], tmp_path)
+    assert "3 training videos" in stdout and "3 test videos, 6 classes" in stdout and "edit" in metrics
+    # GSMT: an ActivityNet JSON (seconds) with features/<video>.npy (C, T)
+    (tmp_path / "anet" / "features").mkdir(parents=True)
+    database = {}
+    for i in range(6):
+        name, subset = f"v{i}", "training" if i < 4 else "validation"
+        database[name] = {"subset": subset, "duration": 30.0, "annotations": [
+            {"segment": [2.0 + i, 12.0 + i], "label": "Run"}, {"segment": [18.0, 27.5], "label": "Jump"}]}
+        np.save(tmp_path / "anet" / "features" / f"{name}.npy", rng.normal(size=(8, 48)).astype(np.float32))
+    (tmp_path / "anet" / "gt.json").write_text(json.dumps({"database": database}))
+    metrics, stdout = _run_example(["gsmt.py", "--quick", "--epochs", "1", "--data", str(tmp_path / "anet"),
+                                    "--annotations", "gt.json"], tmp_path)
+    assert "4 training / 2 test videos, 2 classes" in stdout and "average_mAP" in metrics
+
+
+def test_skeleton_encoder_weights_are_an_exported_module_or_a_small_cnn_state_dict(tmp_path):
+    import torch
+
+    sk = _import_example("skeleton_heatmaps")
+    cnn = sk.small_cnn()
+    torch.save(cnn.state_dict(), tmp_path / "state.pt")
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3), torch.nn.AdaptiveAvgPool2d(1))
+    frames = torch.export.Dim("frames", min=1)
+    program = torch.export.export(module, (torch.ones(2, 3, 56, 56),), dynamic_shapes=({0: frames},))
+    torch.export.save(program, tmp_path / "encoder.pt2")
+    encoder, state = sk.load_encoder(tmp_path / "encoder.pt2")
+    x = torch.rand(7, 3, 56, 56)
+    assert state is None
+    torch.testing.assert_close(encoder(x), module(x))
+    model = sk.build_model(6, encoder=encoder, num_layers_pg=3, num_layers_r=2, num_refinement=1)
+    assert model(torch.rand(1, 4, 3, 56, 56), torch.ones(1, 4, dtype=torch.bool)).shape == (2, 1, 6, 4)
+    assert not model.eval().tcn.training and model.train().tcn.training  # train/eval pass the exported encoder
+    encoder, state = sk.load_encoder(tmp_path / "state.pt")
+    assert encoder is None and all(torch.equal(state[k], v) for k, v in cnn.state_dict().items())
+    assert cnn(torch.ones(2, 3, 56, 56)).shape == (2, 512)  # 32 channels on a 4 x 4 grid
 
 
 # --- issue 13 §3: examples/interact.py and examples/transparser.py ---
