@@ -319,6 +319,28 @@ SPECS: list[Spec] = [
     Spec("losses.permutation_loss", losses.permutation_loss,
          lambda: dict(pred=torch.rand(B, 3, 3), target=torch.eye(3).expand(B, 3, 3).contiguous()),
          {"pred": "tensor", "target": "tensor"}),
+    # -- layers: InterAct's MFAI
+    Spec("layers.MultiScaleEncoderDecoder", layers.MultiScaleEncoderDecoder,
+         lambda: dict(in_channels=C, channels=8, num_scales=2, kernel_size=3, block_size=4, window="block_halo",
+                      fusion="concat", dropout=0.1),
+         {"in_channels": "size", "channels": "size", "num_scales": "size", "kernel_size": "size",
+          "block_size": "size_none", "window": "choice", "fusion": "choice", "dropout": "real"}),
+    Spec("layers.MultiScaleEncoderDecoder.forward", _layer(layers.MultiScaleEncoderDecoder, dict(
+        in_channels=C, channels=8, num_scales=2)),
+         lambda: dict(x=_x(), mask=_mask()), {"x": "tensor", "mask": "mask"}),
+    Spec("layers.MFAI", layers.MFAI,
+         lambda: dict(in_channels=C, num_classes=K, channels=8, num_scales=2, num_interaction_scales=2, num_heads=2,
+                      ff_channels=16, num_frame_layers=1, kernel_size=3, block_size=4, window="block_halo",
+                      fusion="add", action_probability="softmax", dropout=0.1),
+         {"in_channels": "size", "num_classes": "size", "channels": "size", "num_scales": "size",
+          "num_interaction_scales": "size", "num_heads": "size", "ff_channels": "size_none",
+          "num_frame_layers": "size", "kernel_size": "size", "block_size": "size_none", "window": "choice",
+          "fusion": "choice", "action_probability": "choice", "dropout": "real"},
+         accepts={"num_interaction_scales=zero": "H = 0: predictions from (Q^0, F^0), the paper's Table 6 row",
+                  "num_frame_layers=zero": "F^0 = X̂_H: no action/boundary block"}),
+    Spec("layers.MFAI.forward", _layer(layers.MFAI, dict(in_channels=C, num_classes=K, channels=8, num_scales=2,
+                                                        num_interaction_scales=2, num_heads=2)),
+         lambda: dict(x=_x(), mask=_mask()), {"x": "tensor", "mask": "mask"}),
 ]
 
 

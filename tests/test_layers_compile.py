@@ -119,6 +119,23 @@ class _SelfCall(_FrameToTokens):
         return self.block(frames, token_mask=mask)
 
 
+class _Scales(torch.nn.Module):
+    """``MultiScaleEncoderDecoder``'s features as a tuple, finest ``(B, D, T)`` first (masks follow from the input)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x, mask):
+        return tuple(reversed(self.block(x, mask).features))
+
+
+CASES += [
+    ("MultiScaleEncoderDecoder", lambda: _Scales(L.MultiScaleEncoderDecoder(6, 8, num_scales=2)), features(6)),
+    ("MFAI", lambda: L.MFAI(6, 5, channels=8, num_scales=2, num_interaction_scales=2, num_heads=2), features(6)),
+]
+
+
 _COMPILED: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
 
 

@@ -57,6 +57,11 @@ class MultiScaleFeatures(NamedTuple):
     ``features[i]`` is ``(B, D, T_i)`` with ``T_i = ceil(T / 2**(N − i))`` (``N = num_scales``; the last
     entry is at the input length ``T``), zero at invalid frames; ``masks[i]`` is its ``(B, T_i)`` bool mask
     (``None`` when ``forward`` got no mask).
+
+    Example:
+        >>> features, masks = MultiScaleEncoderDecoder(8, 4, num_scales=2)(torch.randn(1, 8, 9))
+        >>> [tuple(f.shape) for f in features], masks
+        ([(1, 4, 3), (1, 4, 5), (1, 4, 9)], [None, None, None])
     """
 
     features: list[Tensor]
@@ -247,6 +252,12 @@ class MFAIOutput(NamedTuple):
 
     Every field is 0 at padded frames. InterAct's losses (eq. 7–8) sum over ``r = 1..H``
     (``action_logits[1:]``); inference uses the last stage.
+
+    Example:
+        >>> out = MFAI(8, num_classes=3, channels=4, num_scales=2, num_interaction_scales=1, num_heads=1)(
+        ...     torch.randn(1, 8, 10))
+        >>> out._fields[:3], tuple(out.logits.shape), tuple(out.attention_logits.shape)
+        (('logits', 'action_logits', 'boundary_logits'), (1, 3, 10), (1, 1, 10, 4))
     """
 
     logits: Tensor
