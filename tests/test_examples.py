@@ -420,3 +420,141 @@ def test_skeleton_encoder_weights_are_an_exported_module_or_a_small_cnn_state_di
     encoder, state = sk.load_encoder(tmp_path / "state.pt")
     assert encoder is None and all(torch.equal(state[k], v) for k, v in cnn.state_dict().items())
     assert cnn(torch.ones(2, 3, 56, 56)).shape == (2, 512)  # 32 channels on a 4 x 4 grid
+
+
+# --- issue 13 §3: examples/interact.py and examples/transparser.py ---
+
+@pytest.mark.slow
+def test_transparser_quick_beats_the_uniform_split(tmp_path):
+    m, stdout = _run_example(["transparser.py", "--quick"], tmp_path)
+    assert set(m) == {"f1", "precision", "recall", "f1@0.05", "f1@0.1", "f1@0.5", "f1_abs", "precision_abs",
+                      "recall_abs", "uniform_f1", "uniform_f1_abs"}
+    assert all(0.0 <= v <= 1.0 for v in m.values())  # boundary F1 is a fraction (TAPOS protocol)
+    # the parser beats cutting every instance into equal parts, with relative and absolute tolerances
+    assert m["f1"] > m["uniform_f1"] + 0.03 and m["f1_abs"] > m["uniform_f1_abs"] + 0.03
+    assert m["f1"] > 0.85
+    assert "160 training / 80 test instances" in stdout and "1 process(es) on cpu" in stdout
+
+
+@pytest.mark.slow
+def test_interact_quick_beats_the_majority_class(tmp_path):
+    m, stdout = _run_example(["interact.py", "--quick"], tmp_path)
+    keys = ("accuracy", "edit", "f1@10", "f1@25", "f1@50")
+    assert set(m) == {p + k for p in ("", "raw_", "majority_") for k in keys}
+    assert all(0.0 <= v <= 100.0 for v in m.values())  # TAS metrics are percentages
+    assert m["accuracy"] > m["majority_accuracy"] + 15
+    assert m["edit"] > m["majority_edit"] + 15 and m["f1@25"] > m["majority_f1@25"] + 15
+    assert "32 training / 16 test videos" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.dist
+@pytest.mark.parametrize("script", ["transparser.py", "interact.py"])
+def test_two_processes_train_and_report_like_one(script, tmp_path):
+    # DDP (gloo on CPU): each rank trains on its share of every global batch (losses divided by global counts,
+    # interact.py's no_sync backward per video) and evaluates its share of the videos; the accumulators gather,
+    # so training and evaluation give the single-process numbers
+    one, _ = _run_example([script, "--quick", "--epochs", "2"], tmp_path)
+    two, stdout = _run_example([script, "--quick", "--epochs", "2"], tmp_path, nproc=2)
+    assert "2 process(es) on cpu" in stdout
+    assert two.keys() == one.keys()
+    assert all(abs(two[k] - one[k]) <= 1e-9 for k in one), (one, two)
+
+
+def test_transparser_generator_is_deterministic_and_its_annotation_consistent():
+    import doctest
+
+    import numpy as np
+
+    tp = _import_example("transparser")
+    assert doctest.testmod(tp).attempted >= 3 and doctest.testmod(tp).failed == 0  # the docstring example
+    gen = tp.SubActionGenerator(3)
+    first, again = gen.instances(20, seed=7), tp.SubActionGenerator(3).instances(20, seed=7)
+    assert all(np.array_equal(a.features, b.features) and a.substages == b.substages for a, b in zip(first, again))
+    assert not np.array_equal(first[0].features, gen.instances(1, seed=8)[0].features)
+    counts = set()
+    for ins in first:
+        t = ins.features.shape[1]
+        assert ins.features.shape[0] == 32 and ins.features.dtype == np.float32 and ins.scale == 1.0
+        starts = np.flatnonzero(np.diff(ins.segment_ids)) + 1  # where the sub-action index changes
+        assert ins.substages == [0, *starts.tolist(), t - 1]
+        assert np.array_equal(ins.segment_ids, np.repeat(np.arange(len(starts) + 1), np.diff([0, *starts, t])))
+        lengths = np.diff([0, *starts, t])
+        assert lengths.min() >= 6 and lengths.max() <= 36
+        prefix, _, suffix = gen.scripts[ins.action]  # prefix, a two-type cycle repeated 1–3 times, suffix
+        assert len(starts) + 1 - len(prefix) - len(suffix) in (2, 4, 6)
+        counts.add(len(starts) + 1)
+    assert len(counts) >= 3  # instances of one generator have different numbers of sub-actions
+
+
+def test_transparser_reads_the_tapos_layout(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    tp = _import_example("transparser")
+    table = {"vidA": {"s1_0_0_4_0": {"action": "vault", "substages": [0, 10, 25, 39], "total_frames": 40,
+                                      "subset": "train"},
+                      "s2_4_0_9_0": {"action": "beam", "substages": [0, 7, 29], "total_frames": 30,
+                                     "subset": "val"}},
+             "vidB": {"s1_0_0_2_0": {"action": "vault", "substages": [0, 5, 19], "total_frames": 20,
+                                     "subset": "train"}}}
+    (tmp_path / "tapos_annotation.json").write_text(json.dumps(table))
+    (tmp_path / "features").mkdir()
+    np.save(tmp_path / "features" / "vidA_s1_0_0_4_0.npy", np.ones((3, 20), np.float32))   # stride 2
+    np.save(tmp_path / "features" / "vidA_s2_4_0_9_0.npy", np.zeros((3, 30), np.float32))  # every frame
+    train, classes = tp.read_tapos(tmp_path, "train")
+    assert classes == {"beam": 0, "vault": 1}
+    assert "1 train instances have no features" in capsys.readouterr().err  # vidB has no feature file
+    (ins,) = train
+    assert ins.name == "vidA_s1_0_0_4_0" and ins.action == 1 and ins.scale == 2.0 and ins.substages == [0, 10, 25, 39]
+    # sub-actions start at round(10 / 2) = 5 and round(25 / 2) = 12 (half to even) feature frames
+    assert ins.segment_ids.tolist() == [0] * 5 + [1] * 7 + [2] * 8
+    (val,) = tp.read_tapos(tmp_path, "val", classes)[0]
+    assert val.action == 0 and val.scale == 1.0 and val.segment_ids.tolist() == [0] * 7 + [1] * 23
+    with pytest.raises(SystemExit, match=r"missing tapos_annotation\.json"):
+        tp.read_tapos(tmp_path / "features", "train")
+
+
+def test_interact_skeleton_coordinates_by_hand():
+    import numpy as np
+
+    ia = _import_example("interact")
+    kp = np.zeros((2, 17, 2), np.float32)
+    kp[:, :, 0] = np.arange(17)                   # x = joint index, but the shoulders above the hips:
+    kp[:, [5, 6], 0] = 11, 12
+    kp[:, [5, 6], 1], kp[:, [11, 12], 1] = 100, 140  # shoulders 40 pixels above the hips (y down)
+    kp[1, :, 0] += 8                              # the body moves 8 pixels right in frame 1
+    kp[0, 3] = np.nan                             # a missing joint
+    x = ia.skeleton_coordinates(kp)
+    assert x.shape == (2, 2, 17) and x.dtype == np.float32
+    # centre: the mean hip over the video (x = 11.5 + 4, y = 140); unit: the torso (40 pixels); y up
+    assert np.allclose(x[0, 0, 11], (11 - 15.5) / 40) and np.allclose(x[0, 1, 11], (11 + 8 - 15.5) / 40)
+    assert np.allclose(x[1, :, 5], 1.0) and np.allclose(x[1, :, 11], 0.0)
+    assert x[:, 0, 3].tolist() == [0.0, 0.0]      # missing joint -> 0
+
+
+def test_interact_reads_skeletons_from_an_mstcn_folder(tmp_path):
+    import numpy as np
+
+    ia = _import_example("interact")
+    for d in ("features", "groundTruth", "splits"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "mapping.txt").write_text("0 idle\n1 jump\n")
+    (tmp_path / "splits" / "train.split1.bundle").write_text("a.txt\n")
+    (tmp_path / "splits" / "test.split1.bundle").write_text("b.txt\n")
+    rng = np.random.default_rng(0)
+    skeleton = {}
+    for name, t in (("a", 5), ("b", 4)):
+        skeleton[name] = rng.normal(size=(t, 19, 3)).astype(np.float32)   # (T, V, C) as MCFS stores it
+        np.save(tmp_path / "features" / f"{name}.npy", np.transpose(skeleton[name], (2, 1, 0)).reshape(3 * 19, t))
+        (tmp_path / "groundTruth" / f"{name}.txt").write_text("idle\n" * 2 + "jump\n" * (t - 2))
+    train, test = (ia.FolderVideos(tmp_path, split, 1, ia.LAYOUTS["lara-19"]) for split in ("train", "test"))
+    assert len(train) == len(test) == 1 and [train[0].video_id, test[0].video_id] == ["a", "b"]
+    assert np.array_equal(train[0].inputs, skeleton["a"].transpose(2, 0, 1))  # (C, T, V)
+    assert np.array_equal(test[0].inputs, skeleton["b"].transpose(2, 0, 1))
+    assert train[0].labels.tolist() == [0, 0, 1, 1, 1] and [y.tolist() for y in test.labels()] == [[0, 0, 1, 1]]
+    with pytest.raises(SystemExit, match=r"57 feature rows are not C·V for V = 25"):
+        ia.FolderVideos(tmp_path, "train", 1, ia.LAYOUTS["ntu-25"])
+    features = ia.FolderVideos(tmp_path, "train", 1, None)  # frame features: (C, T) as stored
+    assert features[0].inputs.shape == (57, 5)
