@@ -362,3 +362,19 @@ SPECS += [
                       detections={"v": segments.Segments([0, 2], [2, 4], [1, 0], scores=[0.9, 0.3])}),
          {"fps": "real"}),
 ]
+
+# -- viz (plot_timeline draws with matplotlib: listed where it is installed)
+import importlib.util as _importlib_util  # noqa: E402
+
+from actseg import viz  # noqa: E402
+
+SPECS.append(Spec("viz.class_colors", viz.class_colors, lambda: dict(num_classes=K, background=(0,)),
+                  {"num_classes": "size", "background": "ids"}))
+if _importlib_util.find_spec("matplotlib") is not None:
+    SPECS.append(Spec(
+        "viz.plot_timeline", viz.plot_timeline,
+        lambda: dict(rows={"gt": _labels()}, probabilities=np.full((K, T), 1 / K), boundary_scores=np.linspace(0, 1, T),
+                     peaks=np.array([3, 8]), background=(0,), fps=10.0),
+        {"probabilities": "reals", "boundary_scores": "reals", "peaks": "labels", "background": "ids",
+         "fps": "real_none"},
+        names=("rows['gt']",)))

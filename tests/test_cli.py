@@ -456,7 +456,7 @@ def test_star_import_and_cheap_import():
     assert result.returncode == 0, result.stderr
     listed = set(ast.literal_eval(result.stdout))
     assert listed == {"__version__", "cli", "io", "layers", "losses", "metrics", "postprocess", "segments",
-                      "targets", "warmup", "data"}
+                      "targets", "warmup", "data", "viz"}
     package = Path(actseg.__file__).parent
     public = {p.stem for p in package.iterdir() if not p.name.startswith("_") and (p.suffix == ".py" or p.is_dir())}
     assert public <= listed  # every public submodule is listed

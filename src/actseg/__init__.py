@@ -2,7 +2,7 @@
 
 Submodules (imported lazily on first attribute access, so ``import actseg`` stays cheap and
 compiles nothing): ``segments``, ``metrics``, ``io``, ``cli``, ``layers``, ``targets``, ``losses``,
-``postprocess``, ``data``. ``actseg.warmup()`` compiles the numba kernels of metrics and post-processing ahead
+``postprocess``, ``data``, ``viz``. ``actseg.warmup()`` compiles the numba kernels of metrics and post-processing ahead
 of their first call (they are cached on disk; ``actseg warmup`` on the command line does the same).
 """
 
@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 # Only submodules that exist: ``from actseg import *`` imports each of them.
 _SUBMODULES = frozenset({"segments", "metrics", "io", "cli", "layers", "targets", "losses", "postprocess",
-                         "data"})
+                         "data", "viz"})
 
 __all__ = ["__version__", *sorted(_SUBMODULES), "warmup"]
 

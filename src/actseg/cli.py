@@ -7,6 +7,8 @@ Subcommands:
   Acc, Acc(fg), Edit and F1@{10,25,50} and optionally writes them, per video too, to a JSON file.
 * ``actseg warmup``: compiles the numba kernels of metrics and post-processing once (they are
   cached on disk), so that no later call pays the compilation; prints the seconds per group.
+* ``actseg plot``: draws the ground truth and one or more prediction folders (MS-TCN layout) as
+  coloured timelines with :func:`actseg.viz.plot_timeline`, one PNG per video (needs matplotlib).
 
 Run ``actseg --help``, ``actseg eval --help``, ``python -m actseg ...`` or ``python -m actseg.cli ...``.
 """
@@ -304,12 +306,118 @@ def _write_json(
     out.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
+_PLOT_DESCRIPTION = (
+    "Draw the ground truth and one or more folders of predictions (MS-TCN layout, as for 'actseg eval') as "
+    "coloured timelines, one row per folder, one colour per class, and write OUT/<video>.png per video. "
+    "A prediction folder is DIR (its row is named after the folder) or NAME=DIR. Needs matplotlib: "
+    'pip install "actseg-blocks[viz]".'
+)
+
+
+def _plot_arguments(sub: argparse.ArgumentParser) -> None:
+    """The options of ``actseg plot``."""
+    sub.add_argument("--ground-truth", required=True, metavar="DIR", help="folder of <video>.txt files")
+    sub.add_argument("--predictions", required=True, nargs="+", metavar="[NAME=]DIR",
+                     help="one or more folders of <video> or <video>.txt files, each a row (NAME=DIR names it)")
+    sub.add_argument("--mapping", required=True, metavar="FILE", help="mapping.txt ('<id> <name>' lines)")
+    sub.add_argument("--videos", nargs="+", metavar="ID", help="plot only these videos (default: every <video>.txt)")
+    sub.add_argument("--background", nargs="+", default=[], metavar="NAME",
+                     help="class names drawn light grey, e.g. SIL or action_start action_end")
+    sub.add_argument("--fps", type=float, metavar="FPS", help="frames per second: the time axis in seconds")
+    sub.add_argument("--out", required=True, metavar="DIR",
+                     help="folder for the <video>.png files (created if its parent folder exists)")
+
+
+def _plot_rows(specs: list[str]) -> list[tuple[str, Path]]:
+    """``(row name, folder)`` of each ``--predictions`` entry: ``NAME=DIR`` or ``DIR`` (named after the folder)."""
+    rows: list[tuple[str, Path]] = []
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or Path(spec).is_dir():
+            name, folder = Path(spec).name or spec, spec
+        if not folder:
+            raise _CommandError(f"--predictions: expected NAME=DIR, got no folder in {spec!r}")
+        rows.append((name, Path(folder)))
+    names = ["ground truth", *(name for name, _ in rows)]
+    for name in names:
+        if names.count(name) > 1:
+            raise _CommandError(f"--predictions: expected distinct row names, got {name!r} twice (use NAME=DIR)")
+    return rows
+
+
+def _output_folder(path: str, flag: str) -> Path:
+    """``path`` as a folder to write into, created when its parent exists; _CommandError naming ``flag``."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise _CommandError(f"{flag}: expected a folder, got a file: {out}")
+    if not out.exists():
+        if not out.parent.is_dir():
+            raise _CommandError(f"{flag}: expected a folder in an existing folder, got no such folder: {out.parent}")
+        out.mkdir()
+    if not os.access(out, os.W_OK):
+        raise _CommandError(f"{flag}: expected a writable folder, got no write permission: {out}")
+    return out
+
+
+def _run_plot(args: argparse.Namespace) -> int:
+    """``actseg plot``: check matplotlib and every input, read every video, then write one PNG per video."""
+    from . import viz
+
+    try:
+        viz._matplotlib()
+    except ImportError as exc:
+        raise _CommandError(str(exc)) from None
+    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
+        raise _CommandError(f"--fps: expected a finite number > 0, got {args.fps}")
+    rows = _plot_rows(args.predictions)
+    mapping = read_mapping(args.mapping)
+    background_names = list(dict.fromkeys(args.background))
+    for name in background_names:
+        if name not in mapping:
+            raise _CommandError(f"--background: unknown class name {name!r} (known: {_known(mapping)})")
+    dense = {name: index for index, name in enumerate(mapping)}  # colours by mapping order, as eval's ids
+    background = background_ids(dense, background_names)
+    gt_dir = Path(args.ground_truth)
+    for flag, folder in (("--ground-truth", gt_dir), *(("--predictions", folder) for _, folder in rows)):
+        if not folder.is_dir():
+            actual = "a file" if folder.exists() else "no such folder"
+            raise _CommandError(f"{flag}: expected a folder, got {actual}: {folder}")
+    if args.videos:
+        videos = list(dict.fromkeys(v[: -len(".txt")] if v.endswith(".txt") else v for v in args.videos))
+    else:
+        videos = sorted(path.stem for path in gt_dir.glob("*.txt") if path.is_file())
+        if not videos:
+            raise _CommandError(f"--ground-truth: expected <video>.txt files, got none in {gt_dir}")
+    out = _output_folder(args.out, "--out")
+    loaded = []
+    for video in videos:
+        gt_file = gt_dir / f"{video}.txt"
+        if not gt_file.is_file():
+            raise _CommandError(f"missing ground truth file {gt_file} (video {video!r} of --videos)")
+        timeline = {"ground truth": read_label_file(gt_file, dense)}
+        for name, folder in rows:
+            pred, _ = _load_pair(gt_file, _prediction_file(folder, video), dense)
+            timeline[name] = pred
+        loaded.append((video, timeline))
+    for video, timeline in loaded:
+        fig = viz.plot_timeline(timeline, class_names=list(dense), background=background, fps=args.fps, title=video)
+        target = out / f"{video}.png"
+        try:
+            fig.savefig(target, dpi=100)
+        finally:
+            viz.close_figure(fig)
+        print(target)
+    return 0
+
+
 # name -> (help, description, options, handler)
 _COMMANDS: dict[str, tuple[str, str, Any, Any]] = {
     "eval": ("score MS-TCN prediction files against ground truth (Acc, Edit, F1@k)", _EVAL_DESCRIPTION,
              _eval_arguments, _run_eval),
     "warmup": ("compile the numba kernels once (cached on disk) so that no later call pays it",
                _WARMUP_DESCRIPTION, _no_arguments, _run_warmup),
+    "plot": ("draw ground truth and predictions (MS-TCN folders) as coloured timelines, one PNG per video",
+             _PLOT_DESCRIPTION, _plot_arguments, _run_plot),
 }
 
 
