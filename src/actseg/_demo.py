@@ -85,7 +85,7 @@ class DemoConfig:
     seed: int = 0
     out: str = "actseg-demo"
     progress: bool = True
-    threads: int | None = None  # None: torch's default
+    threads: int | None = 1  # None: torch's default (every core)
     batch_size: int = BATCH_SIZE
     plot: bool = True
 
