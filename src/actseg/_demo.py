@@ -449,8 +449,8 @@ class Progress:
         if not self.enabled:
             return
         if self._bar is not None:
+            self._bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             self._bar.update(1)
-            self._bar.set_postfix(loss=f"{loss:.3f}")
             return
         filled = round(20 * epoch / self.total)
         sys.stderr.write(f"\r{self.description} [{'#' * filled}{'.' * (20 - filled)}] "
@@ -482,8 +482,9 @@ def run(config: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, An
     start = time.perf_counter()
     timings: dict[str, float] = {}
     device = resolve_device(config.device)
-    if config.model not in MODELS:
-        raise DemoError(f"--model: expected one of {', '.join(MODELS)}, got {config.model!r}")
+    for flag, value, known in (("--model", config.model, MODELS), ("--dataset", config.dataset, DATASETS)):
+        if value not in known:
+            raise DemoError(f"{flag}: expected one of {', '.join(known)}, got {value!r}")
     out = prepare_output(config.out)
     recipe = RECIPES[config.model]
     epochs = recipe["epochs"] if config.epochs is None else config.epochs
@@ -518,7 +519,8 @@ def run(config: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, An
     titles = method_titles(config.model)
     metrics = {key: results[key][0] for key in METHODS}
     echo(f"actseg demo: {MODEL_TITLES[config.model]} on {info['name']} ({info['train_videos']} training, "
-         f"{info['test_videos']} test videos; {epochs} epochs on {device.type}, seed {config.seed})")
+         f"{info['test_videos']} test videos; {epochs} epoch{'s' * (epochs != 1)} on {device.type}, "
+         f"seed {config.seed})")
     echo(format_table(metrics, titles))
     gain = _difference(metrics["model_refined"]["f1@50"], metrics["logistic_regression"]["f1@50"])
     echo(f"F1@50: {gain} points over the per-frame logistic regression (with boundary refinement)")
@@ -536,6 +538,7 @@ def run(config: DemoConfig, echo: Callable[[str], None] = print) -> dict[str, An
                    "model_kwargs": recipe["kwargs"], "boundary_head": BOUNDARY_HEAD, "lr": recipe["lr"],
                    "weight_decay": recipe["weight_decay"], "clip": recipe["clip"],
                    "smoothing_weight": SMOOTHING_WEIGHT, "boundary_weight": BOUNDARY_WEIGHT,
+                   "boundary_sigma": BOUNDARY_SIGMA, "boundary_reads_probabilities": BOUNDARY_READS_PROBABILITIES,
                    "boundary_threshold": BOUNDARY_THRESHOLD, "logistic_regression_l2": LOGREG_L2,
                    "protocol": PROTOCOL, "background": [], "overlaps": list(OVERLAPS)},
         "seed": config.seed,
