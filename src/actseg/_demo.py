@@ -4,10 +4,12 @@ The whole flow of the package on a small real data set (``actseg.data.load_demo`
 
 * ``actseg.layers``: the segmentation model, MS-TCN++ (Li et al., TPAMI 2020) or ASFormer (Yi et al.,
   BMVC 2021), plus a boundary head (a :class:`~actseg.layers.SingleStageTCN` with one output channel,
-  ASRF's boundary-regression branch, Ishikawa et al., WACV 2021, §3.2);
-* ``actseg.targets.boundary_labels`` and ``actseg.losses``: the MS-TCN objective
+  ASRF's boundary-regression branch, Ishikawa et al., WACV 2021, §3.2) that reads the features and the
+  detached class probabilities of the last stage;
+* ``actseg.targets.gaussian_boundary_targets`` and ``actseg.losses``: the MS-TCN objective
   (:class:`~actseg.losses.MultiStageLoss`, cross-entropy + truncated MSE, MS-TCN Eq. (7)-(10)) and ASRF's
-  boundary loss (:func:`~actseg.losses.boundary_loss`, BCE with ``pos_weight = #negative / #positive``);
+  boundary loss (:func:`~actseg.losses.boundary_loss`, BCE with ``pos_weight = #negative / #positive``)
+  on Gaussian-smoothed boundary targets (InterAct Eq. (8), σ = 2 frames);
 * ``actseg.postprocess.refine_by_boundaries``: ASRF's refinement (§3.3, majority vote between the
   peaks of the boundary probabilities), reported next to the raw prediction;
 * ``actseg.metrics.SegmentationMetrics``: Acc, Edit and F1@{10,25,50} with ``protocol="mstcn"``.
@@ -184,6 +186,10 @@ def load_data(dataset: str, device: torch.device) -> tuple[Any, Split, Split, St
 
 class SegmenterWithBoundaries(nn.Module):
     """A multi-stage segmenter and a boundary head side by side (ASRF's two branches, WACV 2021 §3.2).
+
+    With ``read_probabilities`` the head reads ``[x, softmax(last stage)]`` (the probabilities detached, so
+    the boundary loss does not train the segmenter; zero at padded frames), as MS-TCN's refinement stages
+    read the previous stage's probabilities: it can see where the predicted class changes.
 
     Shape:
         ``x`` ``(B, C, T)``, ``mask`` ``(B, T)`` -> stage logits ``(S, B, K, T)`` and boundary logits ``(B, T)``.
