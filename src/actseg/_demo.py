@@ -382,7 +382,14 @@ def method_titles(model: str) -> dict[str, str]:
 
 
 def format_table(metrics: Mapping[str, Mapping[str, float | None]], titles: Mapping[str, str]) -> str:
-    """Fixed-width table: one row per method, columns Acc, Edit, F1@{10,25,50} (2 decimals)."""
+    """Fixed-width table: one row per method, columns Acc, Edit, F1@{10,25,50} (2 decimals, NaN as ``nan``).
+
+    Example:
+        >>> row = {"accuracy": 97.5, "edit": None, "f1@10": 100.0, "f1@25": 100.0, "f1@50": 95.25}
+        >>> print(format_table({"model": row}, {"model": "MS-TCN++"}))
+        method       Acc    Edit   F1@10   F1@25   F1@50
+        MS-TCN++   97.50     nan  100.00  100.00   95.25
+    """
     width = max(len(t) for t in titles.values())
     lines = [f"{'method':<{width}}" + "".join(f"  {title:>6}" for _, title in COLUMNS)]
     for key, row in metrics.items():
