@@ -286,6 +286,76 @@ def test_rtk_decode_reassembles_watershed_peaks():
     assert (rtk.decode(out, 2) == 0).all() or (rtk.decode(out, 2) == 1).all()
 
 
+def _rtk_heads(length=60):
+    import torch
+
+    t = torch.arange(float(length))
+    out = torch.full((2 + 2, length), -8.0)  # K = 2: class 0, then class 1; action peaks at 15 and 45
+    out[0, :30], out[1, 30:] = 8.0, 8.0
+    out[2] = 6.0 - ((t - 15) % 30) ** 2 / 20.0
+    out[3] = -8.0
+    out[3, 30] = 8.0
+    return out
+
+
+def test_rtk_refinement_terms_are_computed_and_decrease():
+    import torch
+
+    from actseg.layers import KeypointRefinement
+
+    rtk = _import_example("rtk")
+    torch.manual_seed(0)
+    out = _rtk_heads()[None].repeat(2, 1, 1)  # (B, K + 2, T)
+    labels = torch.tensor([[0] * 30 + [1] * 30, [0] * 20 + [1] * 30 + [-100] * 10])
+    mask = labels != -100
+    features = torch.randn(2, 8, 60)
+    head = KeypointRefinement(8, 2, hidden_channels=16)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    history = []
+    for _ in range(30):
+        terms = rtk.refinement_terms(head, features, out, labels, mask, 2, region=10.0,
+                                     generator=torch.Generator().manual_seed(0), offsets=True)
+        loss = sum(s / c for s, c in terms.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append({k: float(s.detach() / c) for k, (s, c) in terms.items()})
+    # two segments per video: M = 2K + 1 = 5 ground-truth points, 2 of them action points (re-classified)
+    assert set(terms) == {"perm", "reclass", "offset"}
+    assert int(terms["perm"][1]) == 10 and int(terms["reclass"][1]) == 4
+    for key in ("perm", "reclass", "offset"):
+        assert history[-1][key] < 0.5 * history[0][key], (key, history[0], history[-1])
+    assert all(v >= 0 for v in history[-1].values())
+
+
+def test_rtk_refined_decode_is_a_segmentation_with_the_heads_classes():
+    import numpy as np
+    import torch
+
+    from actseg.layers import KeypointRefinement
+
+    rtk = _import_example("rtk")
+    out = _rtk_heads()
+    features = torch.randn(8, 60, generator=torch.Generator().manual_seed(0))
+    head = KeypointRefinement(8, 2, hidden_channels=16).eval()
+    expected = np.r_[np.zeros(30, int), np.ones(30, int)]
+    np.testing.assert_array_equal(rtk.decode(out, 2), expected)  # without the refinement
+    with torch.no_grad():
+        head.classifier.weight.zero_()
+        head.classifier.bias.copy_(torch.tensor([0.0, 5.0]))  # the head re-classifies every candidate as 1
+        refined = rtk.decode(out, 2, features, head)
+        np.testing.assert_array_equal(refined, np.ones(60, int))  # Eq. (6d): the two points merge
+        head.classifier.bias.copy_(torch.tensor([5.0, 0.0]))
+        assert (rtk.decode(out, 2, features, head) == 0).all()
+        head.classifier.bias.copy_(torch.tensor([0.0, 0.0]))
+        head.classifier.weight.normal_(generator=torch.Generator().manual_seed(1))
+        head.offset.bias.fill_(3.0)  # offsets move every candidate 3 frames later
+        labels = rtk.decode(out, 2, features, head, offsets=True)
+    assert labels.shape == (60,) and labels.dtype.kind == "i" and set(labels.tolist()) <= {0, 1}
+    change = np.flatnonzero(np.diff(labels)) + 1
+    assert change.size == 0 or change.tolist() == [33]  # the boundary moved from 30 to 33
+
+
 def test_gsmt_loss_terms_match_the_paper_losses_and_the_mask_layout():
     import torch
 
