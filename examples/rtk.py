@@ -24,14 +24,40 @@ Paper: "Video Action Segmentation via Contextually Refined Temporal Keypoints" (
   (threshold 0.2), then the rule-based re-assembly ``actseg.postprocess.reassemble`` (Eq. (6a)–(6d)).
   A video without any action point (an untrained model) is filled with its most likely class.
 - **Metrics** (§4.1): ``actseg.metrics.SegmentationMetrics`` (Acc, Edit, F1@{10, 25, 50}) with
-  ``protocol="asformer"`` (RTK builds on the ASFormer code and compares with its numbers); the
-  frame-wise argmax of the category head of the last stage is reported beside it (``framewise_*``,
-  the "KP" ablation of Table 2: what the keypoints add).
+  ``protocol="asformer"`` (RTK builds on the ASFormer code and compares with its numbers) of the full
+  pipeline (keypoints + refinement + re-assembly: Table 2's last row, KP + RS + GCN + GM); beside it the
+  same candidates re-assembled with the generator's own classes (``unrefined_*``: Table 2's "KP" without
+  RS) and the frame-wise argmax of the category head of the last stage (``framewise_*``: without KP, what
+  the keypoints add).
 
-Not included: the graph-matching refinement of §3.2 (``actseg.layers.GraphMatching`` with
-``actseg.losses.permutation_loss``, Eq. (4)–(5)); the paper trains it only after 80 of 120 epochs of
-the keypoint generator and its source-graph sampling is described in a supplement that is not
-public. The script is the paper's "KP + RS" configuration (Table 2, row 3).
+- **Refinement** (§3.2 "Refinement via Graph Matching", Eq. (4)–(5)): the candidate embeddings ``I`` are
+  the generator's last-stage backbone features ``(B, F, T)`` (the input of its ``1x1`` head, ``F = 32``).
+  In training, ``actseg.layers.keypoint_graphs`` builds per video the ground-truth target graph and a source
+  graph of exactly ``M`` points sampled from the current watershed candidates (one per ground-truth region,
+  the compromise strategy where a region has none; boundary regions ``r_b``); ``actseg.layers.
+  KeypointRefinement`` (PCA-GM embeddings ``G``, ``N'`` = 2 × ``Conv1d(1)`` + ReLU, 32 hidden channels)
+  gives the soft matching ``S`` and re-classification logits, and ``L = L_KG + L_perm + L_CR`` (Eq. (5):
+  ``actseg.losses.permutation_loss`` over the batch's global ``Σ n1`` source nodes, the cross-entropy of the
+  action-point nodes over their global count; boundary nodes are category-agnostic). At inference every
+  candidate is a node (``keypoint_graphs(features, None, ...)``, ``G`` from matching the source graph with
+  itself); each action point takes the head's class, with the score ``Ŷ^cl_t · softmax(logits)_c`` (Eq. (2)
+  with the refined category), before ``reassemble``; the boundary candidates are kept as they are.
+  ``--refine-offsets`` also trains the head's position offsets (smooth L1 in units of ``r_b`` on the detected
+  source nodes; not in the paper) and moves every candidate by them: no measurable effect on the demo
+  (``--quick`` Acc 62.66 vs 62.64), hence off by default.
+- **Schedule** (§4.1 "Training process": 80 of 120 epochs train the keypoint generator alone, the
+  graph-matching module joins for 20 epochs, the last 20 train all modules jointly): the first 2/3 of the
+  epochs train ``L_KG`` only, then ``L_perm + L_CR`` join (the paper's ``16x`` batch for the matching phase
+  is not used). The node embeddings are detached (the refinement loss does not reach the backbone): Table 3's
+  "E.D." row, the paper's best configuration (the same numbers as the full model in Table 2).
+  ``--end-to-end`` lets the refinement loss reach the backbone in the last 1/6 of the epochs instead; on the
+  demo (``λ = 1, 1, 1``) the permutation loss (2–10 per node) then outweighs ``L_KG`` (< 1) and spoils the
+  heatmaps (measured, full: keypoints + re-assembly Acc 84.9 unrefined / 85.9 refined with ``--end-to-end``
+  vs 96.6 / 96.6 detached; ``--quick``: 31.6 vs 62.6). Source-graph draws come from a ``torch.Generator``
+  seeded with ``seed · 1000 + rank``.
+- **DDP**: the generator and the refinement head are wrapped apart (the head joins late, and a DDP module
+  expects a gradient for every parameter in every step; the unused offset output takes part with weight 0);
+  both losses are sums over the rank's videos divided by the global counts, as ``L_KG``.
 
 Data: the BasicMotions demo of ``actseg.data.load_demo`` (6 smartwatch channels at 10 Hz; every video
 concatenates recordings of Standing, Running, Walking and Badminton), or ``--data DIR`` with the
@@ -248,7 +274,10 @@ def refinement_terms(head: nn.Module, features: torch.Tensor, out_last: torch.Te
     terms = {"perm": (permutation_loss(out.S, graphs.target, graphs.n1, graphs.n2, reduction="sum"), graphs.n1.sum()),
              "reclass": (F.cross_entropy(out.logits.flatten(0, 1), graphs.labels1.flatten(), ignore_index=-100,
                                          reduction="sum"), (graphs.labels1 != -100).sum())}
-    if offsets:
+    if not offsets:  # the offset output takes part with weight 0: DDP expects a gradient for every parameter
+        s, c = terms["reclass"]
+        terms["reclass"] = (s + 0.0 * out.offsets.sum(), c)
+    else:
         detected = graphs.detected
         terms["offset"] = (F.smooth_l1_loss(out.offsets[detected] / region, graphs.offsets[detected] / region,
                                             reduction="sum"), detected.sum())
@@ -256,13 +285,14 @@ def refinement_terms(head: nn.Module, features: torch.Tensor, out_last: torch.Te
 
 
 def train(model: nn.Module, head: nn.Module, videos: list, ctx: _common.Context, *, lr: float, region: float,
-          num_classes: int, lambdas: tuple[float, float, float], parameters, offsets: bool = False) -> None:
+          num_classes: int, lambdas: tuple[float, float, float], parameters, offsets: bool = False,
+          end_to_end: bool = False) -> None:
     """``ctx.args.epochs`` epochs of Adam on the per-rank shares of the global batches.
 
     ``model`` is the (DDP-wrapped) keypoint generator, ``head`` the (DDP-wrapped) refinement stage. Epochs
-    before ``REFINE_START`` of the run train ``L_KG`` only; from there on ``L_perm + L_CR`` joins (Eq. (5)),
-    first on detached backbone features (the head learns on the generator's embeddings), from ``END_TO_END``
-    on with the gradient reaching the backbone (§4.1).
+    before ``REFINE_START`` of the run train ``L_KG`` only; from there on ``L_perm + L_CR`` joins (Eq. (5)) on
+    detached backbone features (Table 3's "E.D."); with ``end_to_end`` the gradient reaches the backbone from
+    ``END_TO_END`` on (§4.1).
     """
     weights = dict(zip(("action", "category", "boundary"), lambdas))
     optimizer = torch.optim.Adam(parameters, lr=lr, weight_decay=1e-5)  # head: no gradient, no step before it joins
@@ -271,13 +301,13 @@ def train(model: nn.Module, head: nn.Module, videos: list, ctx: _common.Context,
     refine_from, end_to_end_from = int(REFINE_START * epochs), int(END_TO_END * epochs)
     if ctx.args.no_refine:
         refine_from = end_to_end_from = epochs
-    if ctx.args.detach_refinement:
+    if not end_to_end:
         end_to_end_from = epochs
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
         head.train()
-        refine, end_to_end = epoch >= refine_from, epoch >= end_to_end_from
+        refine, joint = epoch >= refine_from, epoch >= end_to_end_from
         total, steps = 0.0, 0
         parts = {"perm": 0.0, "reclass": 0.0, "offset": 0.0}
         for indices, weight in _common.global_batches(len(videos), ctx, epoch):
@@ -286,7 +316,7 @@ def train(model: nn.Module, head: nn.Module, videos: list, ctx: _common.Context,
             terms = loss_terms(out, targets(labels, mask, region), mask, num_classes)
             loss = sum(weights[k] * _common.distributed_loss(s, c, ctx, weight) for k, (s, c) in terms.items())
             if refine:
-                rterms = refinement_terms(head, hidden if end_to_end else hidden.detach(), out[-1], labels, mask,
+                rterms = refinement_terms(head, hidden if joint else hidden.detach(), out[-1], labels, mask,
                                           num_classes, region=region, generator=graph_draws, offsets=offsets)
                 for k, (s, c) in rterms.items():
                     value = _common.distributed_loss(s, c, ctx, weight)
@@ -302,7 +332,7 @@ def train(model: nn.Module, head: nn.Module, videos: list, ctx: _common.Context,
             if refine:
                 avg = {k: _common.global_sum(v, ctx) / ctx.world_size / max(steps, 1) for k, v in parts.items()}
                 extra = f"  (L_perm {avg['perm']:.4f}, L_CR {avg['reclass']:.4f}" + (
-                    f", offset {avg['offset']:.4f}" if offsets else "") + (", end to end)" if end_to_end else ")")
+                    f", offset {avg['offset']:.4f}" if offsets else "") + (", end to end)" if joint else ")")
             ctx.print(f"epoch {epoch + 1:3d}  loss {loss_value:.4f}{extra}  ({time.perf_counter() - start:.1f} s)")
 
 
@@ -345,8 +375,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="use every n-th frame (default 1; 2 with --quick)")
     parser.add_argument("--refine-offsets", action="store_true",
                         help="also train the refinement head's position offsets (smooth L1) and apply them")
-    parser.add_argument("--detach-refinement", action="store_true",
-                        help="never let the refinement loss reach the backbone (Table 3's \"E.D.\")")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="let L_perm + L_CR reach the backbone in the last 1/6 of the epochs (default: "
+                             "detached, Table 3's \"E.D.\")")
     parser.add_argument("--no-refine", action="store_true",
                         help="train the keypoint generator only (the refinement head stays untrained)")
     args = parser.parse_args(argv)
@@ -367,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     lambdas = tuple(args.lambdas) if args.lambdas is not None else (
         (LAMBDA_ACTION, LAMBDA_CATEGORY, LAMBDA_BOUNDARY) if args.data is not None else (1.0, 1.0, 1.0))
     train(model, head, train_videos, ctx, lr=lr, region=args.boundary_region / rate, num_classes=num_classes,
-          lambdas=lambdas, parameters=rtk.parameters(), offsets=args.refine_offsets)
+          lambdas=lambdas, parameters=rtk.parameters(), offsets=args.refine_offsets,
+          end_to_end=args.end_to_end)
     metrics = evaluate(model, head, test_videos, ctx, num_classes, offsets=args.refine_offsets)
     _common.print_metrics(metrics, ctx, "test metrics (keypoints + refinement + re-assembly; unrefined_*: without "
                           "the refinement; framewise_*: category argmax)")
