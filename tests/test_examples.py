@@ -206,7 +206,7 @@ def _run_example(args, tmp_path, *, nproc=1, timeout=600):
 
 EXPECTED_KEYS = {
     "rtk.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50", "framewise_accuracy", "framewise_edit",
-               "framewise_f1@50"},
+               "framewise_f1@50", "unrefined_accuracy", "unrefined_edit", "unrefined_f1@50"},
     "gsmt.py": {"mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"},
     "skeleton_heatmaps.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50"},
 }
@@ -332,7 +332,7 @@ def test_rtk_refined_decode_is_a_segmentation_with_the_heads_classes():
     import numpy as np
     import torch
 
-    from actseg.layers import KeypointRefinement
+    from actseg.layers import KeypointRefinement, RefinedKeypoints
 
     rtk = _import_example("rtk")
     out = _rtk_heads()
@@ -347,13 +347,16 @@ def test_rtk_refined_decode_is_a_segmentation_with_the_heads_classes():
         np.testing.assert_array_equal(refined, np.ones(60, int))  # Eq. (6d): the two points merge
         head.classifier.bias.copy_(torch.tensor([5.0, 0.0]))
         assert (rtk.decode(out, 2, features, head) == 0).all()
-        head.classifier.bias.copy_(torch.tensor([0.0, 0.0]))
-        head.classifier.weight.normal_(generator=torch.Generator().manual_seed(1))
-        head.offset.bias.fill_(3.0)  # offsets move every candidate 3 frames later
-        labels = rtk.decode(out, 2, features, head, offsets=True)
-    assert labels.shape == (60,) and labels.dtype.kind == "i" and set(labels.tolist()) <= {0, 1}
-    change = np.flatnonzero(np.diff(labels)) + 1
-    assert change.size == 0 or change.tolist() == [33]  # the boundary moved from 30 to 33
+
+    class Fixed(torch.nn.Module):  # nodes (15, action), (30, boundary), (45, action): classes 1, -, 0; +3 frames
+        def forward(self, feat1, A1, n1):
+            assert feat1.shape == (1, 3, 8) and n1.tolist() == [3]
+            logits = torch.tensor([[[0.0, 5.0], [0.0, 0.0], [5.0, 0.0]]])
+            return RefinedKeypoints(None, logits, torch.full((1, 3), 3.2), feat1)
+
+    labels = rtk.decode(out, 2, features, Fixed(), offsets=True)
+    np.testing.assert_array_equal(labels, np.r_[np.ones(33, int), np.zeros(27, int)])  # boundary 30 -> 33
+    np.testing.assert_array_equal(rtk.decode(out, 2, features, Fixed()), np.r_[np.ones(30, int), np.zeros(30, int)])
 
 
 def test_gsmt_loss_terms_match_the_paper_losses_and_the_mask_layout():
