@@ -206,7 +206,7 @@ def _run_example(args, tmp_path, *, nproc=1, timeout=600):
 
 EXPECTED_KEYS = {
     "rtk.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50", "framewise_accuracy", "framewise_edit",
-               "framewise_f1@50"},
+               "framewise_f1@50", "unrefined_accuracy", "unrefined_edit", "unrefined_f1@50"},
     "gsmt.py": {"mAP@0.5", "mAP@0.75", "mAP@0.95", "average_mAP"},
     "skeleton_heatmaps.py": {"accuracy", "edit", "f1@10", "f1@25", "f1@50"},
 }
@@ -284,6 +284,79 @@ def test_rtk_decode_reassembles_watershed_peaks():
     np.testing.assert_array_equal(rtk.decode(out, 2), np.r_[np.zeros(30, int), np.ones(30, int)])
     out[2] = -8.0  # no action point: the most likely class everywhere
     assert (rtk.decode(out, 2) == 0).all() or (rtk.decode(out, 2) == 1).all()
+
+
+def _rtk_heads(length=60):
+    import torch
+
+    t = torch.arange(float(length))
+    out = torch.full((2 + 2, length), -8.0)  # K = 2: class 0, then class 1; action peaks at 15 and 45
+    out[0, :30], out[1, 30:] = 8.0, 8.0
+    out[2] = 6.0 - ((t - 15) % 30) ** 2 / 20.0
+    out[3] = -8.0
+    out[3, 30] = 8.0
+    return out
+
+
+def test_rtk_refinement_terms_are_computed_and_decrease():
+    import torch
+
+    from actseg.layers import KeypointRefinement
+
+    rtk = _import_example("rtk")
+    torch.manual_seed(0)
+    out = _rtk_heads()[None].repeat(2, 1, 1)  # (B, K + 2, T)
+    labels = torch.tensor([[0] * 30 + [1] * 30, [0] * 20 + [1] * 30 + [-100] * 10])
+    mask = labels != -100
+    features = torch.randn(2, 8, 60)
+    head = KeypointRefinement(8, 2, hidden_channels=16)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    history = []
+    for _ in range(30):
+        terms = rtk.refinement_terms(head, features, out, labels, mask, 2, region=10.0,
+                                     generator=torch.Generator().manual_seed(0), offsets=True)
+        loss = sum(s / c for s, c in terms.values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append({k: float(s.detach() / c) for k, (s, c) in terms.items()})
+    # two segments per video: M = 2K + 1 = 5 ground-truth points, 2 of them action points (re-classified)
+    assert set(terms) == {"perm", "reclass", "offset"}
+    assert int(terms["perm"][1]) == 10 and int(terms["reclass"][1]) == 4
+    for key in ("perm", "reclass", "offset"):
+        assert history[-1][key] < 0.5 * history[0][key], (key, history[0], history[-1])
+    assert all(v >= 0 for v in history[-1].values())
+
+
+def test_rtk_refined_decode_is_a_segmentation_with_the_heads_classes():
+    import numpy as np
+    import torch
+
+    from actseg.layers import KeypointRefinement, RefinedKeypoints
+
+    rtk = _import_example("rtk")
+    out = _rtk_heads()
+    features = torch.randn(8, 60, generator=torch.Generator().manual_seed(0))
+    head = KeypointRefinement(8, 2, hidden_channels=16).eval()
+    expected = np.r_[np.zeros(30, int), np.ones(30, int)]
+    np.testing.assert_array_equal(rtk.decode(out, 2), expected)  # without the refinement
+    with torch.no_grad():
+        head.classifier.weight.zero_()
+        head.classifier.bias.copy_(torch.tensor([0.0, 5.0]))  # the head re-classifies every candidate as 1
+        refined = rtk.decode(out, 2, features, head)
+        np.testing.assert_array_equal(refined, np.ones(60, int))  # Eq. (6d): the two points merge
+        head.classifier.bias.copy_(torch.tensor([5.0, 0.0]))
+        assert (rtk.decode(out, 2, features, head) == 0).all()
+
+    class Fixed(torch.nn.Module):  # nodes (15, action), (30, boundary), (45, action): classes 1, -, 0; +3 frames
+        def forward(self, feat1, A1, n1):
+            assert feat1.shape == (1, 3, 8) and n1.tolist() == [3]
+            logits = torch.tensor([[[0.0, 5.0], [0.0, 0.0], [5.0, 0.0]]])
+            return RefinedKeypoints(None, logits, torch.full((1, 3), 3.2), feat1)
+
+    labels = rtk.decode(out, 2, features, Fixed(), offsets=True)
+    np.testing.assert_array_equal(labels, np.r_[np.ones(33, int), np.zeros(27, int)])  # boundary 30 -> 33
+    np.testing.assert_array_equal(rtk.decode(out, 2, features, Fixed()), np.r_[np.ones(30, int), np.zeros(30, int)])
 
 
 def test_gsmt_loss_terms_match_the_paper_losses_and_the_mask_layout():
