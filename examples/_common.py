@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,7 +250,13 @@ def print_metrics(metrics: dict[str, float], ctx: Context, title: str = "metrics
 
 
 def finish(model: torch.nn.Module, metrics: dict[str, float], ctx: Context) -> None:
-    """Write ``--out``/metrics.json and checkpoint.pt (rank 0), then close the process group."""
+    """Write ``--out``/metrics.json and checkpoint.pt (rank 0), then close the process group.
+
+    Under torchrun this is the script's last call: after the process group is closed the process exits
+    (status 0) without the interpreter's teardown. With DDP the gloo backend's work objects stay referenced
+    by the DDP module until it is freed, and freeing them during interpreter shutdown aborted a rank now and
+    then ("terminate called without an active exception", SIGABRT) after all results were printed.
+    """
     if ctx.is_main and ctx.args.out is not None:
         ctx.args.out.mkdir(parents=True, exist_ok=True)
         (ctx.args.out / "metrics.json").write_text(json.dumps({k: float(v) for k, v in metrics.items()}, indent=1))
@@ -257,3 +264,6 @@ def finish(model: torch.nn.Module, metrics: dict[str, float], ctx: Context) -> N
     if ctx.distributed:
         dist.barrier()
         dist.destroy_process_group()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
