@@ -43,6 +43,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from actseg.data import collate
+
 __all__ = [
     "Context",
     "distributed_loss",
@@ -223,17 +225,12 @@ def load_tas_videos(args: argparse.Namespace, *, split_index: int = 1, sample_ra
 
 def pad_videos(videos: list, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad ``[(features (C, T_i), labels (T_i,), ...), ...]`` into ``features (B, C, T)`` (0 in padding),
-    ``labels (B, T)`` int64 (``-100`` in padding) and ``mask (B, T)`` bool (``True`` = valid frame)."""
-    length = max(int(v[1].shape[0]) for v in videos)
-    features = torch.zeros(len(videos), videos[0][0].shape[0], length)
-    labels = torch.full((len(videos), length), -100, dtype=torch.long)
-    mask = torch.zeros(len(videos), length, dtype=torch.bool)
-    for b, (feat, lab, *_) in enumerate(videos):
-        n = int(lab.shape[0])
-        features[b, :, :n] = torch.as_tensor(feat, dtype=torch.float32)
-        labels[b, :n] = torch.as_tensor(lab, dtype=torch.long)
-        mask[b, :n] = True
-    return features.to(device), labels.to(device), mask.to(device)
+    ``labels (B, T)`` int64 (``-100`` in padding) and ``mask (B, T)`` bool (``True`` = valid frame), with
+    :func:`actseg.data.collate`."""
+    batch = collate([{"features": torch.as_tensor(feat, dtype=torch.float32),
+                      "labels": torch.as_tensor(lab, dtype=torch.long), "video_id": str(b)}
+                     for b, (feat, lab, *_) in enumerate(videos)])
+    return batch["features"].to(device), batch["labels"].to(device), batch["mask"].to(device)
 
 
 def shard(num_items: int, ctx: Context) -> list[int]:
