@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_eval_example import CLASSES, read_ts
 
+from actseg.data import collate
 from actseg.layers import MSTCN, ASFormer, MSTCNPlusPlus
 from actseg.losses import MultiStageLoss
 from actseg.metrics import SegmentationMetrics
@@ -51,16 +52,9 @@ def make_videos(x: np.ndarray, y: np.ndarray, n_videos: int, rng: np.random.Gene
 
 
 def pad_batch(videos):
-    """Padded ``(B, 6, T)`` features, ``(B, T)`` labels (-100 in padding) and ``(B, T)`` mask."""
-    length = max(v[1].shape[0] for v in videos)
-    feats = torch.zeros(len(videos), videos[0][0].shape[0], length)
-    labels = torch.full((len(videos), length), -100, dtype=torch.long)
-    mask = torch.zeros(len(videos), length, dtype=torch.bool)
-    for b, (f, lab) in enumerate(videos):
-        feats[b, :, : lab.shape[0]] = torch.from_numpy(f)
-        labels[b, : lab.shape[0]] = torch.from_numpy(lab)
-        mask[b, : lab.shape[0]] = True
-    return feats, labels, mask
+    """Padded ``(B, 6, T)`` features, ``(B, T)`` labels (-100 in padding) and ``(B, T)`` mask (via collate)."""
+    batch = collate([{"features": f, "labels": lab, "video_id": str(b)} for b, (f, lab) in enumerate(videos)])
+    return batch["features"], batch["labels"], batch["mask"]
 
 
 # Adam learning rate, weight decay and gradient-norm clipping per model (see the module docstring).
