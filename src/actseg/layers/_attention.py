@@ -160,6 +160,7 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor | None, bl
     """
     batch, length, c = q.shape
     scale = 1.0 / math.sqrt(c)
+    masked = valid
     if valid is None:
         valid = q.new_ones(batch, length, 1)
     if window == "full":
@@ -171,17 +172,123 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor | None, bl
     halo = 0 if window == "block" else bl // 2
     width = bl + 2 * halo
     q_blocks = F.pad(q, (0, 0, 0, pad_q)).view(batch, nb, bl, c)
-    k_win = _windows(F.pad(k, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c), strided view
-    v_win = _windows(F.pad(v, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c_v)
     keep = _windows(F.pad(valid, (0, 0, halo, pad_q + halo)), width, bl).transpose(-1, -2)  # (B, nb, 1, W)
     if window == "block_halo" and bl % 2 == 0:
         keep = keep.clone()
         keep[..., -1] = 0  # the official window mask covers columns 0 .. 2·bl − 2 only
+    if window != "sliding" and bl <= SAVED_WEIGHTS_MAX_BLOCK and _explicit_weights(q):
+        # the official mask drops the last key of an even block's window: it only enters the denominator
+        used = width - 1 if window == "block_halo" and bl % 2 == 0 else width
+        out = _BlockAttention.apply(q_blocks, k, v if masked is None else v * masked, keep, halo, used, scale)
+        return out.reshape(batch, nb * bl, -1)[:, :length]
+    k_win = _windows(F.pad(k, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c), strided view
+    v_win = _windows(F.pad(v, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c_v)
     if window == "sliding":
         out = _explicit_band(q_blocks, k_win, v_win, keep, bl, scale)
     else:
         out = _fused(q_blocks, k_win, v_win * keep.transpose(-1, -2), keep, scale)
     return out.reshape(batch, nb * bl, -1)[:, :length]
+
+
+def _explicit_weights(q: Tensor) -> bool:
+    """Whether :class:`_BlockAttention` serves ``q``: on the CPU outside autocast (on CUDA the fused kernel wins at
+    every window size, and the hand-written backward assumes one dtype throughout)."""
+    return q.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+
+
+# CPU windows of up to this block size (``2·bl`` keys) go through :class:`_BlockAttention`, which keeps the
+# attention weights for its backward (``T · 2·bl`` floats: 3 MiB at T = 3000, bl = 128; 6 MiB for all ten
+# layers of an ASFormer stage); larger ones through the fused kernel, whose backward recomputes them and is
+# about as fast there (docs/benchmarks.md, ASFormer training step).
+SAVED_WEIGHTS_MAX_BLOCK = 128
+
+
+class _BlockAttention(torch.autograd.Function):
+    """Block-window attention with explicit weights and a hand-written backward (``"block_halo"``/``"block"``).
+
+    With ``S = s · Q_j K_jᵀ + log(keep_j + 1e-6)`` and ``P = softmax(S)`` for every block ``j`` at once
+    (batched products over strided key/value windows, never copied), ``O_j = P[:, :u] V_j[:u]``: the values
+    come in zero at padded frames and the ``W − u`` last keys of a window (the official mask's unused
+    column) are left out of the product, which is ``P ⊙ keep`` applied to the values without a masked copy
+    of either. Backward from the saved ``P``: ``dV_j = P[:, :u]ᵀ dO_j``, ``dS = P ⊙ (dP − rowsum(dO_j ⊙ O_j))``
+    with ``dP = dO_j V_jᵀ`` (0 on the unused columns), ``dQ_j = s · dS K_j``, ``dK_j = s · dSᵀ Q_j``; the
+    overlapping window gradients go back into the sequence with two block-aligned slices (:func:`_fold`)
+    instead of ``unfold``'s generic backward. Same numbers as the fused kernel (float64 to 1e-15).
+
+    Inputs: ``q_blocks`` ``(B, nb, bl, c)`` (zero-padded queries), ``k`` ``(B, T, c)``, ``v`` ``(B, T, c_v)``
+    (unpadded, channels last, ``v`` already zero at padded frames), ``keep`` ``(B, nb, 1, W)`` 0/1 float with
+    ``W = bl + 2·halo``, ``used`` = ``u``. Output ``(B, nb, bl, c_v)``.
+    """
+
+    @staticmethod
+    def forward(ctx, q_blocks: Tensor, k: Tensor, v: Tensor, keep: Tensor, halo: int, used: int,
+                scale: float) -> Tensor:
+        batch, nb, bl, c = q_blocks.shape
+        length = k.shape[1]
+        width = keep.shape[-1]
+        pad = (0, 0, halo, nb * bl - length + halo)
+        k_win = F.pad(k, pad).unfold(1, width, bl)                              # (B, nb, c, W), a view
+        v_win = F.pad(v, pad).unfold(1, width, bl).transpose(-1, -2)            # (B, nb, W, c_v), a view
+        bias = _log_bias(keep).expand(batch, nb, bl, width).reshape(batch * nb, bl, width)
+        scores = torch.baddbmm(bias, q_blocks.reshape(batch * nb, bl, c), k_win.reshape(batch * nb, c, width),
+                               alpha=scale)
+        weights = torch.softmax(scores, dim=-1).view(batch, nb, bl, width)
+        del scores
+        out = torch.matmul(weights[..., :used], v_win[:, :, :used])            # (B, nb, bl, c_v)
+        ctx.halo, ctx.scale, ctx.length, ctx.used = halo, scale, length, used
+        ctx.save_for_backward(q_blocks, k_win, v_win, weights, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        q_blocks, k_win, v_win, weights, out = ctx.saved_tensors
+        halo, scale, length, used = ctx.halo, ctx.scale, ctx.length, ctx.used
+        bl, width = q_blocks.shape[2], weights.shape[-1]
+        grad = grad.contiguous()
+        grad_q = grad_k = grad_v = None
+        if ctx.needs_input_grad[2]:
+            # dV = Pᵀ dO: for windows of 1–2 queries a sum of outer products beats a batched product of K ≤ 2
+            kept = weights[..., :used]
+            grad_v_win = (_outer_sum(kept, grad) if bl <= 2
+                          else torch.matmul(_small_contiguous(kept.transpose(-1, -2), bl), grad))
+            grad_v = _fold(grad_v_win, bl, halo, length)
+        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            grad_s = torch.matmul(grad, v_win.transpose(-1, -2))                # dP over the whole window
+            if used < width:
+                grad_s[..., used:] = 0                                          # columns without a value
+            grad_s.sub_((grad * out).sum(dim=-1, keepdim=True)).mul_(weights)  # dS = P ⊙ (dP − rowsum(P ⊙ dP))
+            if ctx.needs_input_grad[0]:
+                grad_q = torch.matmul(grad_s, k_win.transpose(-1, -2)).mul_(scale)
+            if ctx.needs_input_grad[1]:
+                grad_k_win = (_outer_sum(grad_s, q_blocks) if bl <= 2
+                              else torch.matmul(_small_contiguous(grad_s.transpose(-1, -2), bl), q_blocks))
+                grad_k = _fold(grad_k_win.mul_(scale), bl, halo, length)
+        return grad_q, grad_k, grad_v, None, None, None, None
+
+
+def _small_contiguous(x: Tensor, bl: int) -> Tensor:
+    """A transposed operand of tiny blocks made contiguous (batched products of small transposed blocks are slow)."""
+    return x.contiguous() if bl <= 8 else x
+
+
+def _outer_sum(a: Tensor, b: Tensor) -> Tensor:
+    """``aᵀ b`` over the block axis for ``a`` ``(B, nb, bl, W)``, ``b`` ``(B, nb, bl, c)`` as ``bl`` outer products."""
+    total = a[:, :, 0, :, None] * b[:, :, 0, None, :]
+    for i in range(1, a.shape[2]):
+        total.addcmul_(a[:, :, i, :, None], b[:, :, i, None, :])
+    return total
+
+
+def _fold(grad_win: Tensor, bl: int, halo: int, length: int) -> Tensor:
+    """Gradients of the windows ``(B, nb, W, c)`` (window ``j`` starts at padded frame ``j·bl``, ``W ≤ 2·bl``)
+    -> gradient ``(B, length, c)`` of the unpadded sequence (the adjoint of padding by ``halo`` and ``unfold``)."""
+    batch, nb, width, c = grad_win.shape
+    full = grad_win.new_empty(batch, nb + 1, bl, c)
+    full[:, :nb] = grad_win[:, :, :bl]
+    full[:, nb].zero_()
+    if width > bl:
+        full[:, 1:, :width - bl] += grad_win[:, :, bl:]
+    return full.view(batch, (nb + 1) * bl, c)[:, halo:halo + length]
 
 
 def _windows(x: Tensor, width: int, step: int) -> Tensor:
