@@ -60,7 +60,9 @@ class WindowedAttention(nn.Module):
 
     Implementation: key and value windows are strided views (``unfold``) of the projected sequence,
     all blocks of all batch elements go through one fused ``scaled_dot_product_attention`` call with
-    an additive per-key bias, and the constant window mask is never repeated per block. The
+    an additive per-key bias, and the constant window mask is never repeated per block. On the CPU
+    (outside autocast) ``"block_halo"``/``"block"`` windows of up to 128 frames use batched products
+    with explicit weights and a hand-written backward instead (same numbers, faster to train there). The
     ``"sliding"`` window needs a per-query mask and computes the scores explicitly.
 
     Args:
