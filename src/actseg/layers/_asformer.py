@@ -26,6 +26,7 @@ from ._common import (
     layer_count,
     masked_instance_norm,
     model_input,
+    pointwise,
     stage_count,
     valid_mask,
 )
@@ -78,9 +79,9 @@ class ASFormerBlock(nn.Module):
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
         h = F.relu(self.feed_forward(x), inplace=True)  # the convolution's backward does not need its output
         normed = masked_instance_norm(h, m)
-        attended = self.attention._forward(normed, m, normed if value is None else value)
-        h = h + attended if self.alpha == 1.0 else torch.add(h, attended, alpha=self.alpha)
-        return apply_mask(x + self.dropout(self.conv_1x1(h)), m)
+        # α·Att + h and x + Dropout(...) add in place into fresh outputs that no backward needs
+        h = self.attention._forward(normed, m, normed if value is None else value, self.alpha).add_(h)
+        return apply_mask(self.dropout(pointwise(self.conv_1x1, h)).add_(x), m)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha:.6g}"
@@ -100,15 +101,12 @@ class _ASFormerStage(nn.Module):
 
     def forward(self, x: Tensor, m: Tensor | None, value: Tensor | None,
                 channel_scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if channel_scale is None:
-            h = self.conv_in(x)
-        else:  # input-channel dropout folded into the weights: (B, F, D) @ (B, D, T), x is never copied
-            weight = self.conv_in.weight.squeeze(-1) * channel_scale.unsqueeze(1)
-            h = torch.matmul(weight, x) + self.conv_in.bias.unsqueeze(-1)
-        h = apply_mask(h, m)
+        # input-channel dropout folded into the weights: (B, F, D) @ (B, D, T), x is never copied
+        weight = None if channel_scale is None else self.conv_in.weight.squeeze(-1) * channel_scale.unsqueeze(1)
+        h = apply_mask(pointwise(self.conv_in, x, weight), m)
         for layer in self.layers:
             h = layer._forward(h, m, value)
-        return apply_mask(self.conv_out(h), m), h
+        return apply_mask(pointwise(self.conv_out, h), m), h
 
 
 class ASFormer(nn.Module):

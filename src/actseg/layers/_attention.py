@@ -22,6 +22,7 @@ from ._common import (
     dilation_size,
     feature_input,
     float_mask,
+    pointwise,
     valid_mask,
 )
 
@@ -112,7 +113,8 @@ class WindowedAttention(nn.Module):
             feature_input(value, self, self.value_channels, "value", B=x.shape[0], T=x.shape[2])
         return self._forward(x, float_mask(valid_mask(mask, x), x), value)
 
-    def _forward(self, x: Tensor, m: Tensor | None, value: Tensor) -> Tensor:
+    def _forward(self, x: Tensor, m: Tensor | None, value: Tensor, scale: float = 1.0) -> Tensor:
+        """The layer times ``scale`` (ASFormer's ``α``, applied inside the output product)."""
         q, k, v = self._project(x, value)
         valid = None if m is None else m.transpose(1, 2)                   # (B, T, 1)
         if valid is not None:
@@ -120,9 +122,10 @@ class WindowedAttention(nn.Module):
             # 1e-6 weight that masked keys keep in the denominator is the same in a padded batch.
             k = k * valid
         out = windowed_attention(q, k, v, valid, self.block_size, self.window)
-        # (C, c_v) @ (B, c_v, T): the output comes back channels first and contiguous
-        out = torch.matmul(self.conv_out.weight.squeeze(-1), F.relu(out).transpose(1, 2))
-        return apply_mask(out + self.conv_out.bias.unsqueeze(-1), m)
+        # A channels-first copy (always a new tensor, so the in-place ReLU cannot touch a saved output):
+        # the ReLU's backward is then a contiguous pass too.
+        out = out.transpose(1, 2).clone(memory_format=torch.contiguous_format)
+        return apply_mask(pointwise(self.conv_out, F.relu(out, inplace=True), scale=scale), m)
 
     def _project(self, x: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Queries, keys, values ``(B, T, c)`` from one matrix product where they share an input."""
