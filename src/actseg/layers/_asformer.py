@@ -20,6 +20,7 @@ from ._common import (
     channel_count,
     check_parameter_count,
     conv_parameters,
+    dilated_conv,
     dilation_size,
     feature_input,
     float_mask,
@@ -77,7 +78,8 @@ class ASFormerBlock(nn.Module):
         return self._forward(x, float_mask(valid_mask(mask, x), x), value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
-        h = F.relu(self.feed_forward(x), inplace=True)  # the convolution's backward does not need its output
+        # in place: the convolution's backward does not need its output
+        h = F.relu(dilated_conv(self.feed_forward, x), inplace=True)
         normed = masked_instance_norm(h, m)
         # α·Att + h and x + Dropout(...) add in place into fresh outputs that no backward needs
         h = self.attention._forward(normed, m, normed if value is None else value, self.alpha).add_(h)

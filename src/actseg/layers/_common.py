@@ -79,7 +79,7 @@ def apply_mask(x: Tensor, m: Tensor | None) -> Tensor:
 
 
 def pointwise(conv: torch.nn.Conv1d, x: Tensor, weight: Tensor | None = None, scale: float = 1.0) -> Tensor:
-    """``scale ·`` the 1×1 ``conv`` of ``x`` ``(B, C_in, T)`` (channels first or a transposed view), one batched product.
+    """``scale ·`` the 1×1 ``conv`` of ``x`` ``(B, C_in, T)`` (channels first or a transposed view) as one product.
 
     ``baddbmm`` with the weight broadcast over the batch computes what ``conv`` does and, on the CPU, costs
     0.6–0.9× oneDNN's 1×1 convolution (forward + backward) at the sizes of these layers: an ASFormer block
@@ -91,6 +91,73 @@ def pointwise(conv: torch.nn.Conv1d, x: Tensor, weight: Tensor | None = None, sc
         weight = conv.weight.squeeze(-1).expand(batch, -1, -1)
     bias = conv.bias.unsqueeze(-1).expand(batch, -1, 1)
     return torch.baddbmm(bias, weight, x, beta=scale, alpha=scale)
+
+
+# Kernel-3 convolutions with at least this dilation run as three shifted matrix products on the CPU
+# (:func:`dilated_conv`); below it oneDNN's direct kernels are as fast or faster.
+SHIFTED_PRODUCTS_MIN_DILATION = 16
+
+
+def dilated_conv(conv: torch.nn.Conv1d, x: Tensor) -> Tensor:
+    """``conv(x)`` for a kernel-3 ``conv`` with padding = dilation = ``d`` (MS-TCN's and ASFormer's layers).
+
+    On the CPU with ``d >= SHIFTED_PRODUCTS_MIN_DILATION`` (outside autocast and ``torch.compile``) it runs as
+    :class:`_ShiftedConv`: oneDNN takes its im2col path for such dilations, and three matrix products
+    accumulating into shifted slices of the output cost 0.75–0.9× of it, forward + backward (T = 3000,
+    64 channels; docs/benchmarks.md). Same numbers up to float rounding.
+    """
+    d = conv.dilation[0]
+    if (d < SHIFTED_PRODUCTS_MIN_DILATION or x.device.type != "cpu" or compiling()
+            or torch.is_autocast_enabled("cpu")):
+        return conv(x)
+    return _ShiftedConv.apply(x, conv.weight, conv.bias, d)
+
+
+class _ShiftedConv(torch.autograd.Function):
+    r"""Kernel-3 convolution with dilation ``d`` and zero padding ``d`` as shifted matrix products.
+
+    .. math:: y_t = b + W_1 x_t + W_0 x_{t-d} + W_2 x_{t+d}
+
+    (terms outside ``[0, T)`` are zero): ``y = W_1 x + b``, then ``W_0 x[:, :T-d]`` is added into ``y[:, d:]``
+    and ``W_2 x[:, d:]`` into ``y[:, :T-d]`` by ``baddbmm_`` on the strided slices, so nothing is padded or
+    copied. The backward is the same three products transposed for ``∂x`` and
+    ``∂W_k = Σ_t g_t x_{t+(k-1)d}ᵀ`` on the matching slices, ``∂b = Σ g``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, d: int) -> Tensor:
+        batch, length = x.shape[0], x.shape[-1]
+        taps = weight.permute(2, 0, 1)                                     # (3, C_out, C_in)
+        y = torch.baddbmm(bias.view(1, -1, 1).expand(batch, -1, 1), taps[1].expand(batch, -1, -1), x)
+        if d < length:
+            y[..., d:].baddbmm_(taps[0].expand(batch, -1, -1), x[..., :length - d])
+            y[..., :length - d].baddbmm_(taps[2].expand(batch, -1, -1), x[..., d:])
+        ctx.save_for_backward(x, weight)
+        ctx.d = d
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        d, batch, length = ctx.d, x.shape[0], x.shape[-1]
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            taps = weight.permute(2, 1, 0)                                 # (3, C_in, C_out): W_kᵀ
+            grad_x = torch.bmm(taps[1].expand(batch, -1, -1), grad)
+            if d < length:
+                grad_x[..., :length - d].baddbmm_(taps[0].expand(batch, -1, -1), grad[..., d:])
+                grad_x[..., d:].baddbmm_(taps[2].expand(batch, -1, -1), grad[..., :length - d])
+        if ctx.needs_input_grad[1]:
+            centre = torch.bmm(grad, x.transpose(1, 2)).sum(0)
+            if d < length:
+                left = torch.bmm(grad[..., d:], x[..., :length - d].transpose(1, 2)).sum(0)
+                right = torch.bmm(grad[..., :length - d], x[..., d:].transpose(1, 2)).sum(0)
+            else:
+                left = right = torch.zeros_like(centre)
+            grad_w = torch.stack([left, centre, right], dim=-1)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(dim=(0, 2))
+        return grad_x, grad_w, grad_b, None
 
 
 def masked_instance_norm(x: Tensor, m: Tensor | None, eps: float = 1e-5) -> Tensor:

@@ -28,6 +28,7 @@ from ._common import (
     channel_count,
     check_parameter_count,
     conv_parameters,
+    dilated_conv,
     dilation_size,
     feature_input,
     float_mask,
@@ -98,7 +99,7 @@ class DilatedResidualLayer(nn.Module):
         return self._forward(x, float_mask(valid_mask(mask, x), x))
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
-        h = self.dropout(self.conv_1x1(F.relu(self.conv_dilated(x))))
+        h = self.dropout(self.conv_1x1(F.relu(dilated_conv(self.conv_dilated, x))))
         return apply_mask(x + h, m)
 
     def extra_repr(self) -> str:
@@ -250,7 +251,7 @@ class DualDilatedLayer(nn.Module):
         return self._forward(x, float_mask(valid_mask(mask, x), x))
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
-        h = self.conv_fusion(torch.cat([self.conv_large(x), self.conv_small(x)], dim=1))
+        h = self.conv_fusion(torch.cat([dilated_conv(self.conv_large, x), dilated_conv(self.conv_small, x)], dim=1))
         return apply_mask(x + self.dropout(F.relu(h)), m)
 
     def extra_repr(self) -> str:
