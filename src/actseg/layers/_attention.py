@@ -132,11 +132,11 @@ class WindowedAttention(nn.Module):
         convs = [self.query_conv, self.key_conv] + ([self.value_conv] if value is x else [])
         weight = torch.cat([conv.weight.squeeze(-1) for conv in convs])
         bias = torch.cat([conv.bias for conv in convs])
-        fused = F.linear(x.transpose(1, 2), weight, bias)
-        c = self.query_conv.out_channels
-        q, k = fused[..., :c], fused[..., c:2 * c]
+        # split, not slicing: the gradients of the parts come back as one concatenation
+        parts = F.linear(x.transpose(1, 2), weight, bias).split([conv.out_channels for conv in convs], dim=-1)
         if value is x:
-            return q, k, fused[..., 2 * c:]
+            return parts
+        q, k = parts
         return q, k, F.linear(value.transpose(1, 2), self.value_conv.weight.squeeze(-1), self.value_conv.bias)
 
     def extra_repr(self) -> str:
