@@ -23,7 +23,7 @@ from actseg.layers import (
 )
 from actseg.layers import _common as layers_common
 from actseg.layers._attention import windowed_attention
-from actseg.layers._common import Dropout, ragged_lengths
+from actseg.layers._common import Dropout, dilated_conv, pointwise, ragged_lengths
 
 
 def _naive_attention(q, k, v, valid, bl, window):
@@ -432,6 +432,63 @@ def test_cuda_autocast_finite_and_backward(name, dtype):
     loss.backward()
     assert torch.isfinite(out.float()).all() and torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("dilation", [8, 16, 37, 50, 51, 64])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_shifted_product_convolution_equals_conv1d(dilation, batch):
+    """Dilations from ``SHIFTED_PRODUCTS_MIN_DILATION`` run as three shifted products: outputs and the gradients
+    of input, weight and bias equal ``nn.Conv1d``'s, including a dilation as long as the sequence (T = 51:
+    the outer taps then only reach padding) and longer."""
+    assert layers_common.SHIFTED_PRODUCTS_MIN_DILATION <= 8  # every case takes the shifted products
+    torch.manual_seed(dilation)
+    conv = torch.nn.Conv1d(5, 7, 3, padding=dilation, dilation=dilation).double()
+    x = torch.randn(batch, 5, 51, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(batch, 7, 51, dtype=torch.float64)
+    results = []
+    for run in (conv, lambda inp: dilated_conv(conv, inp)):
+        out = run(x)
+        results.append((out, *torch.autograd.grad(out, (x, conv.weight, conv.bias), grad)))
+    for expected, got in zip(*results):
+        torch.testing.assert_close(got, expected, atol=1e-12, rtol=0)
+
+
+def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
+    """Below the threshold, on the meta device and under autocast the module itself runs; above it the
+    hand-written backward passes gradcheck (float64) with only the gradients that are asked for."""
+    calls = []
+    apply = layers_common._ShiftedConv.apply
+    monkeypatch.setattr(layers_common._ShiftedConv, "apply", lambda *a: calls.append(a[-1]) or apply(*a))
+    small = torch.nn.Conv1d(3, 3, 3, padding=4, dilation=4)
+    large = torch.nn.Conv1d(3, 3, 3, padding=8, dilation=8)
+    x = torch.randn(2, 3, 30)
+    dilated_conv(small, x)
+    dilated_conv(large, torch.empty(2, 3, 30, device="meta"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        dilated_conv(large, x)
+    assert calls == []
+    torch.testing.assert_close(dilated_conv(large, x), large(x), atol=1e-5, rtol=0)
+    assert calls == [8]
+    conv = torch.nn.Conv1d(2, 3, 3, padding=8, dilation=8).double()
+    inputs = torch.randn(2, 2, 19, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, w, b: layers_common._ShiftedConv.apply(a, w, b, 8), (inputs, conv.weight, conv.bias))
+    conv.requires_grad_(False)
+    (grad_x,) = torch.autograd.grad(dilated_conv(conv, inputs).sum(), inputs)
+    torch.testing.assert_close(grad_x, torch.autograd.grad(conv(inputs).sum(), inputs)[0], atol=1e-12, rtol=0)
+
+
+def test_pointwise_equals_conv1d_with_scale_and_per_sample_weights():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 6, 1).double()
+    x = torch.randn(3, 4, 11, dtype=torch.float64)
+    torch.testing.assert_close(pointwise(conv, x), conv(x), atol=1e-12, rtol=0)
+    torch.testing.assert_close(pointwise(conv, x, scale=0.25), 0.25 * conv(x), atol=1e-12, rtol=0)
+    channels_last = x.transpose(1, 2).contiguous().transpose(1, 2)  # a transposed view, as the attention passes
+    torch.testing.assert_close(pointwise(conv, channels_last), conv(x), atol=1e-12, rtol=0)
+    scale = torch.tensor([[0.0, 2.0, 2.0, 0.0], [2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 0.0, 2.0]], dtype=torch.float64)
+    weight = conv.weight.squeeze(-1) * scale.unsqueeze(1)
+    torch.testing.assert_close(pointwise(conv, x, weight), conv(x * scale.unsqueeze(-1)), atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("window", ["block_halo", "block"])

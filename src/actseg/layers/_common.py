@@ -94,8 +94,9 @@ def pointwise(conv: torch.nn.Conv1d, x: Tensor, weight: Tensor | None = None, sc
 
 
 # Kernel-3 convolutions with at least this dilation run as three shifted matrix products on the CPU
-# (:func:`dilated_conv`); below it oneDNN's direct kernels are as fast or faster.
-SHIFTED_PRODUCTS_MIN_DILATION = 16
+# (:func:`dilated_conv`). oneDNN 3.12 switches from its direct kernel to im2col + GEMM between dilation 4 and
+# 8 (ONEDNN_VERBOSE on an AVX-512 EPYC); below that its direct kernel is as fast or faster.
+SHIFTED_PRODUCTS_MIN_DILATION = 8
 
 
 def dilated_conv(conv: torch.nn.Conv1d, x: Tensor) -> Tensor:
@@ -103,8 +104,8 @@ def dilated_conv(conv: torch.nn.Conv1d, x: Tensor) -> Tensor:
 
     On the CPU with ``d >= SHIFTED_PRODUCTS_MIN_DILATION`` (outside autocast and ``torch.compile``) it runs as
     :class:`_ShiftedConv`: oneDNN takes its im2col path for such dilations, and three matrix products
-    accumulating into shifted slices of the output cost 0.75–0.9× of it, forward + backward (T = 3000,
-    64 channels; docs/benchmarks.md). Same numbers up to float rounding.
+    accumulating into shifted slices of the output cost 0.75–0.95× of it, forward + backward (T = 3000,
+    64 channels, 2 threads; docs/benchmarks.md). Same numbers up to float rounding.
     """
     d = conv.dilation[0]
     if (d < SHIFTED_PRODUCTS_MIN_DILATION or x.device.type != "cpu" or compiling()
