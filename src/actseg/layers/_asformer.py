@@ -81,9 +81,10 @@ class ASFormerBlock(nn.Module):
         # in place: the convolution's backward does not need its output
         h = F.relu(dilated_conv(self.feed_forward, x), inplace=True)
         normed = masked_instance_norm(h, m)
-        # α·Att + h and x + Dropout(...) add in place into fresh outputs that no backward needs
+        # α·Att (α inside the output product) + h, in place into the product's output (no backward needs it;
+        # both come from the same kind of op, so they share a dtype under autocast too)
         h = self.attention._forward(normed, m, normed if value is None else value, self.alpha).add_(h)
-        return apply_mask(self.dropout(pointwise(self.conv_1x1, h)).add_(x), m)
+        return apply_mask(x + self.dropout(pointwise(self.conv_1x1, h)), m)
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha:.6g}"
