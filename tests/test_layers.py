@@ -454,8 +454,8 @@ def test_shifted_product_convolution_equals_conv1d(dilation, batch):
 
 
 def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
-    """Below the threshold, on the meta device and under autocast the module itself runs; above it the
-    hand-written backward passes gradcheck (float64) with only the gradients that are asked for."""
+    """Below the threshold, on the meta device, under autocast and without a gradient to compute the module itself
+    runs; above it the hand-written backward passes gradcheck (float64) with only the gradients asked for."""
     calls = []
     apply = layers_common._ShiftedConv.apply
     monkeypatch.setattr(layers_common._ShiftedConv, "apply", lambda *a: calls.append(a[-1]) or apply(*a))
@@ -466,6 +466,10 @@ def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
     dilated_conv(large, torch.empty(2, 3, 30, device="meta"))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         dilated_conv(large, x)
+    with torch.no_grad():  # inference keeps oneDNN
+        dilated_conv(large, x)
+    frozen = torch.nn.Conv1d(3, 3, 3, padding=8, dilation=8).requires_grad_(False)
+    dilated_conv(frozen, x)
     assert calls == []
     torch.testing.assert_close(dilated_conv(large, x), large(x), atol=1e-5, rtol=0)
     assert calls == [8]
@@ -476,6 +480,7 @@ def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
     conv.requires_grad_(False)
     (grad_x,) = torch.autograd.grad(dilated_conv(conv, inputs).sum(), inputs)
     torch.testing.assert_close(grad_x, torch.autograd.grad(conv(inputs).sum(), inputs)[0], atol=1e-12, rtol=0)
+    assert calls == [8, 8]  # the frozen convolution with an input that needs a gradient took the shifted products
 
 
 def test_pointwise_equals_conv1d_with_scale_and_per_sample_weights():

@@ -102,14 +102,16 @@ SHIFTED_PRODUCTS_MIN_DILATION = 8
 def dilated_conv(conv: torch.nn.Conv1d, x: Tensor) -> Tensor:
     """``conv(x)`` for a kernel-3 ``conv`` with padding = dilation = ``d`` (MS-TCN's and ASFormer's layers).
 
-    On the CPU with ``d >= SHIFTED_PRODUCTS_MIN_DILATION`` (outside autocast and ``torch.compile``) it runs as
-    :class:`_ShiftedConv`: oneDNN takes its im2col path for such dilations, and three matrix products
-    accumulating into shifted slices of the output cost 0.75–0.95× of it, forward + backward (T = 3000,
-    64 channels, 2 threads; docs/benchmarks.md). Same numbers up to float rounding.
+    When a gradient will be computed, on the CPU, with ``d >= SHIFTED_PRODUCTS_MIN_DILATION`` (outside autocast
+    and ``torch.compile``) it runs as :class:`_ShiftedConv`: oneDNN takes its im2col path for such dilations,
+    and three matrix products accumulating into shifted slices of the output cost 0.75–0.95× of it, forward +
+    backward (T = 3000, 64 channels, 2 threads; docs/benchmarks.md). Same numbers up to float rounding.
+    Inference keeps oneDNN (forward alone, the two are even: MS-TCN 1.07×, MS-TCN++ 1.03× slower measured).
     """
     d = conv.dilation[0]
     if (d < SHIFTED_PRODUCTS_MIN_DILATION or x.device.type != "cpu" or compiling()
-            or torch.is_autocast_enabled("cpu")):
+            or torch.is_autocast_enabled("cpu") or not torch.is_grad_enabled()
+            or not (x.requires_grad or conv.weight.requires_grad)):
         return conv(x)
     return _ShiftedConv.apply(x, conv.weight, conv.bias, d)
 
