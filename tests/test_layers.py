@@ -476,7 +476,7 @@ def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
     conv = torch.nn.Conv1d(2, 3, 3, padding=8, dilation=8).double()
     inputs = torch.randn(2, 2, 19, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda a, w, b: layers_common._ShiftedConv.apply(a, w, b, 8), (inputs, conv.weight, conv.bias))
+        lambda a, w, b: apply(a, w, b, 8), (inputs, conv.weight, conv.bias))
     conv.requires_grad_(False)
     (grad_x,) = torch.autograd.grad(dilated_conv(conv, inputs).sum(), inputs)
     torch.testing.assert_close(grad_x, torch.autograd.grad(conv(inputs).sum(), inputs)[0], atol=1e-12, rtol=0)
