@@ -234,7 +234,7 @@ class _BlockAttention(torch.autograd.Function):
         pad = (0, 0, halo, nb * bl - length + halo)
         k_win = F.pad(k, pad).unfold(1, width, bl)                              # (B, nb, c, W), a view
         v_win = F.pad(v, pad).unfold(1, width, bl).transpose(-1, -2)            # (B, nb, W, c_v), a view
-        bias = _log_bias(keep).expand(batch, nb, bl, width).reshape(batch * nb, bl, width)
+        bias = _log_bias(keep).reshape(batch * nb, 1, width)                    # broadcast over the queries
         scores = torch.baddbmm(bias, q_blocks.reshape(batch * nb, bl, c), k_win.reshape(batch * nb, c, width),
                                alpha=scale)
         weights = torch.softmax(scores, dim=-1).view(batch, nb, bl, width)
