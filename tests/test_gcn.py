@@ -14,7 +14,7 @@ import torch
 
 from actseg.io import convert_state_dict
 from actseg.layers import SKELETON_LAYOUTS, MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
-from actseg.layers._common import _random_bytes
+from actseg.layers._common import keep_scale
 
 DATA = torch.load(Path(__file__).parent / "data" / "gcn" / "gcn.pt", weights_only=True)
 LAYOUTS = list(DATA["layouts"])
@@ -217,7 +217,7 @@ def test_dropout_in_training_uses_the_support_order():
     torch.manual_seed(3)
     out = layer(x)
     torch.manual_seed(3)
-    keep = (_random_bytes(torch.empty(2, 6 * 3, 4, 19)) >= 128).double()  # the draw of actseg's CPU Dropout
+    keep = keep_scale(torch.empty(2, 6 * 3, 4, 19, dtype=torch.float64), 0.5) / 2  # actseg's CPU Dropout draw
     support = torch.einsum("svu,bctu->bsctv", layer._scales(x), x).reshape(2, 18, 4, 19)
     expected = torch.relu(layer.norm.__class__.forward(layer.norm, layer.conv(support * keep * 2)))
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-10)

@@ -281,14 +281,14 @@ def test_dropout_fast_path_statistics(p):
 
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.3])
 def test_dropout_fast_path_odd_sizes_independence_and_gradient(p):
-    """Sizes that are not a multiple of 4 (the bytes come four to a 32-bit draw), no correlation between
-    neighbouring elements (bytes of one word), and the gradient is the same scaled mask as the output."""
+    """Sizes that are not a multiple of 4 or 32 (bytes and bits come 4 and 32 to a 32-bit draw), no correlation
+    between neighbouring elements (parts of one word), and the gradient is the same scaled mask as the output."""
     torch.manual_seed(1)
     x = torch.ones(3, 101, 331, dtype=torch.float64, requires_grad=True)  # 100,293 elements
     y = Dropout(p).train()(x)
     kept = (y != 0).double().flatten()
     assert abs(1 - kept.mean().item() - p) < 0.01
-    for lag in (1, 2, 3, 4):  # within one 32-bit word and across words
+    for lag in (1, 2, 3, 4, 8, 16, 31, 32, 33):  # within one 32-bit word and across words
         assert abs(torch.corrcoef(torch.stack([kept[:-lag], kept[lag:]]))[0, 1].item()) < 0.02
     y.backward(torch.full_like(y, 3.0))
     assert torch.equal(x.grad, 3.0 * y.detach())

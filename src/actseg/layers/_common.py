@@ -181,14 +181,13 @@ def masked_instance_norm(x: Tensor, m: Tensor | None, eps: float = 1e-5) -> Tens
 
 
 class Dropout(torch.nn.Dropout):
-    """``nn.Dropout`` with a faster CPU path (a uniform draw compared with ``p`` instead of ``bernoulli_``;
-    one random byte per element when ``p`` is a multiple of 1/256, such as the usual 0.5).
+    """``nn.Dropout`` with a faster CPU path: the keep mask comes from raw random bits instead of ``bernoulli_``.
 
     Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
     kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
     ``bernoulli_`` costs about 3× a uniform draw, 15 % of an ASFormer training step. While compiling it
     is ``nn.Dropout`` too (Dynamo does not trace ``random_``; Inductor generates its own draw).
-    The random bytes come four to a 32-bit draw (:func:`_random_bytes`).
+    See :func:`keep_scale` for the draw.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -196,22 +195,28 @@ class Dropout(torch.nn.Dropout):
             return x
         if x.device.type != "cpu" or self.p == 1.0 or compiling():  # Inductor fuses its own draw
             return super().forward(x)
-        # The keep mask is made in x's dtype and already scaled, so the product and its backward are one
-        # multiplication each (a bool mask would be converted in both).
-        scale = x.new_empty(x.shape)
-        if (self.p * 256).is_integer():  # p = k/256 (0.5, 0.25, ...): one random byte per element is exact
-            torch.ge(_random_bytes(x), int(self.p * 256), out=scale)
-        else:
-            torch.ge(torch.rand_like(x), self.p, out=scale)
-        return x * scale.mul_(1.0 / (1.0 - self.p))
+        return x * keep_scale(x, self.p)
 
 
-def _random_bytes(x: Tensor) -> Tensor:
-    """Independent uniform ``uint8`` values shaped like ``x``, drawn four to a 32-bit word (one generator call per
-    word instead of one per byte: a quarter of the draws of ``random_()`` on bytes)."""
+def keep_scale(x: Tensor, p: float) -> Tensor:
+    """The scaled keep mask of :class:`Dropout`: ``1 / (1 − p)`` with probability ``1 − p``, else 0, shaped like ``x``
+    and in its dtype (so the product and its backward are one multiplication each).
+
+    The CPU generator (Mersenne Twister) draws serially, so the draw is sized to need: for ``p = 1/2`` one bit
+    per element (32 to a 32-bit word), for ``p = k/256`` one byte (4 to a word), else a float per element.
+    """
+    scale = x.new_empty(x.shape)
     n = x.numel()
-    words = torch.empty((n + 3) // 4, dtype=torch.int32, device=x.device).random_(-2**31, 2**31)
-    return words.view(torch.uint8)[:n].view(x.shape)
+    if p == 0.5:
+        words = torch.empty((n + 31) // 32, 1, dtype=torch.int32, device=x.device).random_(-2**31, 2**31)
+        bits = torch.bitwise_and(words >> torch.arange(32, dtype=torch.int32, device=x.device), 1)
+        scale.copy_(bits.view(-1)[:n].view(x.shape))
+    elif (p * 256).is_integer():
+        words = torch.empty((n + 3) // 4, dtype=torch.int32, device=x.device).random_(-2**31, 2**31)
+        torch.ge(words.view(torch.uint8)[:n].view(x.shape), int(p * 256), out=scale)
+    else:
+        torch.ge(torch.rand_like(x), p, out=scale)
+    return scale.mul_(1.0 / (1.0 - p))
 
 
 # On CPU a padded batch costs the work of its padding (about 1/3 more on a typical batch) and buys no
