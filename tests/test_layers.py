@@ -281,8 +281,8 @@ def test_dropout_fast_path_statistics(p):
 
 @pytest.mark.parametrize("p", [0.25, 0.5, 0.3])
 def test_dropout_fast_path_odd_sizes_independence_and_gradient(p):
-    """Sizes that are not a multiple of 4 or 32 (bytes and bits come 4 and 32 to a 32-bit draw), no correlation
-    between neighbouring elements (parts of one word), and the gradient is the same scaled mask as the output."""
+    """An odd size, no correlation between neighbouring elements, and the gradient is the same scaled mask as the
+    output; the mask is the one-byte-per-element stream of ``random_()`` (documented results depend on it)."""
     torch.manual_seed(1)
     x = torch.ones(3, 101, 331, dtype=torch.float64, requires_grad=True)  # 100,293 elements
     y = Dropout(p).train()(x)
@@ -292,6 +292,10 @@ def test_dropout_fast_path_odd_sizes_independence_and_gradient(p):
         assert abs(torch.corrcoef(torch.stack([kept[:-lag], kept[lag:]]))[0, 1].item()) < 0.02
     y.backward(torch.full_like(y, 3.0))
     assert torch.equal(x.grad, 3.0 * y.detach())
+    if (p * 256).is_integer():
+        torch.manual_seed(1)
+        stream = torch.empty(x.shape, dtype=torch.uint8).random_() >= int(p * 256)
+        assert torch.equal(y != 0, stream)
 
 
 @pytest.mark.parametrize(

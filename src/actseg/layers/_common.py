@@ -181,7 +181,7 @@ def masked_instance_norm(x: Tensor, m: Tensor | None, eps: float = 1e-5) -> Tens
 
 
 class Dropout(torch.nn.Dropout):
-    """``nn.Dropout`` with a faster CPU path: the keep mask comes from raw random bits instead of ``bernoulli_``.
+    """``nn.Dropout`` with a faster CPU path: the keep mask comes from random bytes instead of ``bernoulli_``.
 
     Same distribution and scaling as ``nn.Dropout`` (each element kept with probability ``1 − p``,
     kept elements scaled by ``1 / (1 − p)``); on CUDA it is ``nn.Dropout`` itself. On CPU
@@ -200,20 +200,17 @@ class Dropout(torch.nn.Dropout):
 
 def keep_scale(x: Tensor, p: float) -> Tensor:
     """The scaled keep mask of :class:`Dropout`: ``1 / (1 − p)`` with probability ``1 − p``, else 0, shaped like ``x``
-    and in its dtype (so the product and its backward are one multiplication each).
+    and in its dtype (so the product and its backward are one multiplication each; a bool mask would be
+    converted in both).
 
-    The CPU generator (Mersenne Twister) draws serially, so the draw is sized to need: for ``p = 1/2`` one bit
-    per element (32 to a 32-bit word), for ``p = k/256`` one byte (4 to a word), else a float per element.
+    For ``p = k/256`` (0.5, 0.25, ...) one random byte per element decides exactly; otherwise a uniform float.
+    The byte stream is kept on purpose: drawing 32 bits per word (one bit per element at ``p = 0.5``) makes
+    a mask 0.3 ms faster at (1, 64, 3000) but changes every seeded training run, and the documented results
+    of the examples and the demo are reproduced from these draws.
     """
     scale = x.new_empty(x.shape)
-    n = x.numel()
-    if p == 0.5:
-        words = torch.empty((n + 31) // 32, 1, dtype=torch.int32, device=x.device).random_(-2**31, 2**31)
-        bits = torch.bitwise_and(words >> torch.arange(32, dtype=torch.int32, device=x.device), 1)
-        scale.copy_(bits.view(-1)[:n].view(x.shape))
-    elif (p * 256).is_integer():
-        words = torch.empty((n + 3) // 4, dtype=torch.int32, device=x.device).random_(-2**31, 2**31)
-        torch.ge(words.view(torch.uint8)[:n].view(x.shape), int(p * 256), out=scale)
+    if (p * 256).is_integer():
+        torch.ge(torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_(), int(p * 256), out=scale)
     else:
         torch.ge(torch.rand_like(x), p, out=scale)
     return scale.mul_(1.0 / (1.0 - p))
