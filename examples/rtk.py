@@ -80,7 +80,9 @@ with ``--data`` the default is the paper's.
 
 Measured (seed 0, one CPU thread per process; Acc, Edit, F1@{10,25,50}):
 
-- full — refined keypoints + re-assembly 96.6, 98.7, 99.5/99.5/99.5; unrefined the same (the trained head
+- full — refined keypoints + re-assembly 96.7, 98.7, 99.5/99.5/99.5 (96.6 before the 2026-12-05 CPU
+  training changes, which move results by float rounding; the other numbers here were measured before
+  them and may differ in the last digit); unrefined the same (the trained head
   re-classifies every candidate as the generator does: ``L_CR`` ends at 0.07); category argmax 97.0, 96.4,
   97.8/97.8/97.8 (the keypoints remove the over-segmentation, as the paper's Table 2).
 - ``--quick`` — refined 62.6, 53.1, 67.1/67.1/43.8; unrefined 66.2, 58.8, 74.0/74.0/47.9 (the head trains
