@@ -474,6 +474,10 @@ def test_shifted_product_convolution_dispatch_and_gradcheck(monkeypatch):
         dilated_conv(large, x)
     frozen = torch.nn.Conv1d(3, 3, 3, padding=8, dilation=8).requires_grad_(False)
     dilated_conv(frozen, x)
+    for other in (torch.nn.Conv1d(3, 3, 3, padding=8, dilation=8, bias=False),
+                  torch.nn.Conv1d(3, 3, 3, padding=9, dilation=8), torch.nn.Conv1d(3, 3, 5, padding=8, dilation=8),
+                  torch.nn.Conv1d(3, 3, 3, padding=8, dilation=8, padding_mode="reflect")):
+        torch.testing.assert_close(dilated_conv(other, x), other(x))  # not a shape the shifted products cover
     assert calls == []
     torch.testing.assert_close(dilated_conv(large, x), large(x), atol=1e-5, rtol=0)
     assert calls == [8]
