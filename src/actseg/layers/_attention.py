@@ -218,7 +218,7 @@ class _BlockAttention(torch.autograd.Function):
     of either. Backward from the saved ``P``: ``dV_j = P[:, :u]ᵀ dO_j``, ``dS = P ⊙ (dP − rowsum(dO_j ⊙ O_j))``
     with ``dP = dO_j V_jᵀ`` (0 on the unused columns), ``dQ_j = s · dS K_j``, ``dK_j = s · dSᵀ Q_j``; the
     overlapping window gradients go back into the sequence with two block-aligned slices (:func:`_fold`)
-    instead of ``unfold``'s generic backward. Same numbers as the fused kernel (float64 to 1e-15).
+    instead of ``unfold``'s generic backward. Same numbers as the fused kernel (float64 to 1e-12).
 
     Inputs: ``q_blocks`` ``(B, nb, bl, c)`` (zero-padded queries), ``k`` ``(B, T, c)``, ``v`` ``(B, T, c_v)``
     (unpadded, channels last, ``v`` already zero at padded frames), ``keep`` ``(B, nb, 1, W)`` 0/1 float with

@@ -132,11 +132,11 @@ class _ShiftedConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, d: int) -> Tensor:
         batch, length = x.shape[0], x.shape[-1]
-        taps = weight.permute(2, 0, 1)                                     # (3, C_out, C_in)
-        y = torch.baddbmm(bias.view(1, -1, 1).expand(batch, -1, 1), taps[1].expand(batch, -1, -1), x)
+        w0, w1, w2 = (tap.expand(batch, -1, -1) for tap in weight.permute(2, 0, 1))  # W_k, (B, C_out, C_in)
+        y = torch.baddbmm(bias.view(1, -1, 1).expand(batch, -1, 1), w1, x)
         if d < length:
-            y[..., d:].baddbmm_(taps[0].expand(batch, -1, -1), x[..., :length - d])
-            y[..., :length - d].baddbmm_(taps[2].expand(batch, -1, -1), x[..., d:])
+            y[..., d:].baddbmm_(w0, x[..., :length - d])
+            y[..., :length - d].baddbmm_(w2, x[..., d:])
         ctx.save_for_backward(x, weight)
         ctx.d = d
         return y
@@ -147,11 +147,11 @@ class _ShiftedConv(torch.autograd.Function):
         d, batch, length = ctx.d, x.shape[0], x.shape[-1]
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            taps = weight.permute(2, 1, 0)                                 # (3, C_in, C_out): W_kᵀ
-            grad_x = torch.bmm(taps[1].expand(batch, -1, -1), grad)
+            w0, w1, w2 = (tap.expand(batch, -1, -1) for tap in weight.permute(2, 1, 0))  # W_kᵀ, (B, C_in, C_out)
+            grad_x = torch.bmm(w1, grad)
             if d < length:
-                grad_x[..., :length - d].baddbmm_(taps[0].expand(batch, -1, -1), grad[..., d:])
-                grad_x[..., d:].baddbmm_(taps[2].expand(batch, -1, -1), grad[..., :length - d])
+                grad_x[..., :length - d].baddbmm_(w0, grad[..., d:])
+                grad_x[..., d:].baddbmm_(w2, grad[..., :length - d])
         if ctx.needs_input_grad[1]:
             centre = torch.bmm(grad, x.transpose(1, 2)).sum(0)
             if d < length:
