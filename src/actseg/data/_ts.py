@@ -7,7 +7,7 @@ from typing import Union
 
 import numpy as np
 
-from .._checks import file_path
+from ..io import _read_text
 
 _Path = Union[str, os.PathLike]
 
@@ -30,8 +30,9 @@ def read_ts(path: _Path) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         FileNotFoundError: ``path`` does not exist.
         TypeError: ``path`` is not a str or ``os.PathLike``.
-        ValueError: no ``@data`` line, no recording, a value that is not a number, or recordings of
-            different shapes (the message names the file).
+        ValueError: no ``@data`` line, no recording, a recording without values, a value that is not a
+            number, recordings of different shapes, or a file that is not UTF-8 text (the message names
+            the file).
 
     Example:
         >>> import tempfile, pathlib
@@ -42,8 +43,7 @@ def read_ts(path: _Path) -> tuple[np.ndarray, np.ndarray]:
         >>> x.shape, y.tolist()
         ((2, 2, 3), ['walk', 'rest'])
     """
-    file = file_path(path)
-    lines = file.read_text(encoding="utf-8").splitlines()
+    lines = _read_text(path, "path").splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip().lower() == "@data"]
     if not starts:
         raise ValueError(f"{path}: expected a '@data' line, got none")
@@ -58,4 +58,7 @@ def read_ts(path: _Path) -> tuple[np.ndarray, np.ndarray]:
     shapes = {tuple(len(dim) for dim in record) for record in values}
     if len(shapes) != 1:
         raise ValueError(f"{path}: expected recordings of one shape (lengths per channel), got {sorted(shapes)}")
+    if not values[0]:
+        raise ValueError(f"{path}: expected at least one channel per recording ('values:label'), "
+                         f"got only labels, e.g. {records[0][0]!r}")
     return np.array(values), labels

@@ -147,7 +147,8 @@ def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None =
               \sum_{k \in \mathcal N_t} \log(1 - r_{t,k})
 
     with ``r = sigmoid(logits)`` the per-class regression output and ``N_t`` the ``num_negatives`` negative
-    classes of snippet ``t`` with the largest ``−log(1 − r)`` (GSMT: ``|N| = K/10``, ``α = 10``).
+    classes of snippet ``t`` with the largest ``−log(1 − r)`` (GSMT: ``|N| = K/10``, ``α = 10``), or all
+    its negative classes (``target == 0``) where it has fewer; a snippet without one has no second term.
 
     Convention:
         - ``reduction="mean"``: average of ``L_t`` over valid snippets.
@@ -189,7 +190,10 @@ def hard_negative_bce_loss(logits: Tensor, target: Tensor, mask: Tensor | None =
     pos = -(y * F.logsigmoid(x)).sum(1)
     neg = -(1 - y) * F.logsigmoid(-x)
     hardest = torch.where(y > 0, neg.new_zeros(()), neg).topk(k, dim=1).values
-    values = pos + alpha * hardest.mean(1)
+    # |N_t| = min(k, negatives of the snippet): where fewer than k classes are negative, the top k also
+    # picks positives' zeros, which add nothing but must not count in the average
+    chosen = (y <= 0).sum(1).clamp(min=1, max=k).to(hardest.dtype)
+    values = pos + alpha * hardest.sum(1) / chosen
     return reduce_loss(values, reduction, keep)
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import check_reduction, frame_mask, where_kept
+from ._common import check_reduction, frame_mask, reduce_loss, where_kept
 
 __all__ = ["GlobalParseLoss", "LocalParseLoss", "global_parse_loss", "local_parse_loss"]
 
@@ -37,7 +37,8 @@ def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None
     Args:
         attention: ``(B, T, M)`` attention ``α'`` of the last SPS unit over the ``M`` patterns.
         segment_ids: ``(B, T)`` integer sub-action id per frame.
-        mask: ``(B, T)`` bool, ``True`` = valid frame (padded frames are zeroed before any arithmetic).
+        mask: ``(B, T)`` bool, ``True`` = valid frame (padded frames are zeroed before any arithmetic);
+            a video without a valid frame is left out (0 in ``"none"``, not in the mean).
         margin: ``λ >= 0``.
         epsilon: stabiliser ``> 0`` added to ``L_dissim``.
         reduction: ``"mean"`` (over videos), ``"sum"`` or ``"none"`` (``(B,)``).
@@ -62,9 +63,8 @@ def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None
     dissim = torch.where(different, distance, zero).sum((1, 2)) / n_diff.clamp(min=1)
     dissim = torch.where(n_diff > 0, dissim + epsilon, torch.ones_like(dissim))
     per_video = (sim + margin) / dissim
-    if reduction == "none":
-        return per_video
-    return per_video.sum() if reduction == "sum" else per_video.mean()
+    # a video without a valid frame has no pair: left out (0 in "none", not in the mean)
+    return reduce_loss(per_video, reduction, None if keep is None else valid.any(1))
 
 
 class LocalParseLoss(nn.Module):
@@ -119,12 +119,7 @@ def global_parse_loss(frame_logits: Tensor, labels: Tensor, mask: Tensor | None 
         pooled = x.sum(-1) / frames.clamp(min=1).unsqueeze(1).to(x.dtype)
         counted = frames > 0  # an instance without a valid frame has no prediction: left out
         labels = torch.where(counted, labels, torch.full_like(labels, -100))
-    values = F.cross_entropy(pooled, labels, reduction="none", ignore_index=-100)
-    if reduction == "none":
-        return values
-    if reduction == "sum" or counted is None:
-        return values.sum() if reduction == "sum" else values.mean()
-    return values.sum() / counted.sum().clamp(min=1).to(values.dtype)
+    return reduce_loss(F.cross_entropy(pooled, labels, reduction="none", ignore_index=-100), reduction, counted)
 
 
 class GlobalParseLoss(nn.Module):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import check_reduction, check_reference, class_target, frame_mask, where_kept
+from ._common import check_reduction, check_reference, class_target, frame_mask, reduce_loss, where_kept
 
 __all__ = [
     "DENOMINATORS",
@@ -197,7 +197,9 @@ def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | N
     Convention:
         - The exponent uses the L2 **norm** of the feature difference, as the ASRF code does
           (``torch.norm``); ``squared_distance=True`` uses the squared norm of the usual Gaussian kernel.
-        - Per-video mean over ``K ×`` its valid frame pairs, then mean over videos (ASRF's averaging).
+        - Per-video mean over ``K ×`` its valid frame pairs, then mean over videos (ASRF's averaging); a
+          video with fewer than two valid frames has no pair and is left out (0 in ``"none"``, not in the
+          mean).
           Frames with ``mask == False`` are removed first, so their neighbours become adjacent (ASRF drops
           ignored frames the same way).
         - ``reference="asrf"``: the ASRF ``GaussianSimilarityTMSE`` numbers exactly. Its
@@ -242,11 +244,12 @@ def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | N
         if reference == "asrf" or terms.numel():
             per_video.append(terms.mean())
         else:
-            per_video.append(x.sum() * 0)  # one valid frame: no pair, no term
+            per_video.append(x.sum() * 0)  # fewer than two valid frames: no pair, no term
     values = torch.stack(per_video)
-    if reduction == "none":
-        return values
-    return values.sum() if reduction == "sum" else values.mean()
+    if reference == "asrf" or mask is None:
+        return reduce_loss(values, reduction)
+    # a video without a pair of valid frames is left out (0 in "none", not in the mean)
+    return reduce_loss(values, reduction, mask.sum(1) > 1)
 
 
 class SimilaritySmoothingLoss(nn.Module):

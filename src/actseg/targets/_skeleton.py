@@ -76,7 +76,8 @@ def skeleton_heatmaps(
         - Full Gaussians (PoseC3D cuts them to a ``±3σ`` box, values below ``exp(−4.5)``); one
           person per frame (PoseC3D's max over persons is not needed).
         - Missing keypoints render nothing: confidence 0 or NaN, or a NaN/inf coordinate, gives a
-          zero joint map and zero maps for every limb that touches the joint. Frames with ``mask``
+          zero joint map and zero maps for every limb that touches the joint (as does a limb so long
+          that its squared length overflows, about 1e19 pixels in float32). Frames with ``mask``
           False render nothing (padding). Confidences must lie in ``[0, 1]`` (or be NaN), so every
           value lies in ``[0, 1]`` (``reduce="sum"`` excepted) and equals ``c_k`` exactly at an
           integer keypoint.
@@ -260,6 +261,11 @@ def _limb_maps(
     dy = py.view(1, 1, -1, 1) - ay[..., None, None]  # (r, L, H, 1)
     vx, vy = vx[..., None, None], vy[..., None, None]
     length2 = vx * vx + vy * vy
+    # |ab|² overflows for coordinates beyond ~1e19 (float32): such a limb renders nothing (inf / inf would
+    # give NaN), drawn as a zero-length limb of confidence 0
+    finite = torch.isfinite(length2)
+    zero = length2.new_zeros(())
+    vx, vy, value = torch.where(finite, vx, zero), torch.where(finite, vy, zero), torch.where(finite, value, zero)
     length2 = torch.where(length2 > 0, length2, torch.ones_like(length2))  # zero length: t = 0 / 1 = 0
     along = dx * vx + dy * vy  # (r, L, H, W): projection of (p − a) on ab, times |ab|²
     along.div_(length2).clamp_(0.0, 1.0)
