@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,3 +103,195 @@ def test_read_ts_rejects_recordings_without_values_and_names_undecodable_files(t
     path.write_bytes(b"@data\n1,2:w\xe9\n")
     with pytest.raises(ValueError, match=r"latin1\.ts: expected UTF-8 text"):
         read_ts(path)
+
+
+# ------------------------------------------------------------------------------ segments, metrics, postprocess
+
+
+def test_segment_iou_checks_row_order_for_tensors_as_for_arrays():
+    from actseg.segments import segment_iou
+
+    bad, good = [[0.0, 1.0], [10.0, 0.0]], [[5.0, 15.0]]
+    for convert in (np.array, torch.tensor):
+        with pytest.raises(ValueError, match=r"a: expected end >= start in every row, got start=10\.0, end=0\.0 "
+                                             r"at row 1"):
+            segment_iou(convert(bad), convert(good))
+        with pytest.raises(ValueError, match="b: expected end >= start"):
+            segment_iou(convert(good), convert(bad))
+    torch.testing.assert_close(segment_iou(torch.tensor(good), torch.tensor([[5.0, 10.0]])),
+                               torch.tensor([[0.5]]))
+
+
+def test_frame_map_treats_tied_infinite_scores_as_one_threshold():
+    from actseg.metrics import frame_map
+
+    scores = np.array([[-np.inf, 0.0], [-np.inf, 0.0], [0.0, -np.inf]])
+    labels = np.array([1, 0, 0])
+    finite = np.where(np.isinf(scores), -1e9, scores)
+    expected = frame_map(finite, labels)["ap"]
+    np.testing.assert_allclose(expected, [5 / 6, 0.5])
+    for order in ([0, 1, 2], [1, 0, 2], [2, 1, 0]):
+        np.testing.assert_allclose(frame_map(scores[order], labels[order])["ap"], expected)
+
+
+def test_boundary_f1_reads_zero_dim_arrays_and_tensors_as_numbers():
+    from actseg.metrics import boundary_f1
+
+    as_list = boundary_f1([10], [10.0, 20.0], tolerance=1)
+    for convert in (np.array, torch.tensor):
+        assert boundary_f1([10], [convert(10.0), convert(20.0)], tolerance=1) == as_list
+        assert boundary_f1([10], [10.0, 20.0], tolerance=convert(1.0)) == as_list
+    assert as_list.num_pos == 2 and as_list.tp == 1 and isinstance(as_list.f1, float)
+    assert boundary_f1([10], [10.0, 20.0], tolerance=[1.0]).f1.shape == (1,)
+
+
+def test_real_array_keeps_zero_dim_arrays():
+    from actseg._checks import real_array
+
+    assert real_array(np.array(2), "x", dtype=np.float64).shape == ()
+    assert real_array(torch.tensor(2.5), "x", dtype=np.float64).shape == ()
+
+
+def test_empty_tracks_give_empty_candidates():
+    from actseg.postprocess import decode_global_masks, watershed_peaks
+
+    for heatmap in (np.zeros(0), np.zeros((2, 0)), np.zeros((2, 3, 0))):
+        out = watershed_peaks(heatmap, 0.5)
+        for keypoints in out if isinstance(out, list) else [out]:
+            assert keypoints.positions.shape == (0,) and keypoints.scores.shape == (0,)
+    for mode in ("span", "runs"):
+        decoded = decode_global_masks(np.zeros((2, 3, 0)), np.zeros((2, 0, 0)), mode=mode)
+        assert [len(s) for s in decoded] == [0, 0]
+
+
+def test_big_endian_arrays_are_read_in_native_order():
+    from actseg.metrics import accuracy
+    from actseg.postprocess import find_peaks
+
+    track = np.array([0.0, 1.0, 0.0, 0.8, 0.0])
+    np.testing.assert_array_equal(find_peaks(track.astype(">f8"), 0.5), find_peaks(track, 0.5))
+    assert accuracy(np.array([1, 2, 3], dtype=">i8"), np.array([1, 2, 2], dtype=">i4")) == pytest.approx(200 / 3)
+
+
+def test_segmentation_metrics_shape_message_gives_both_shapes():
+    from actseg.metrics import SegmentationMetrics
+
+    with pytest.raises(ValueError, match=r"pred: expected shape \(5,\) \(as target\), got \(2, 5\)"):
+        SegmentationMetrics().update(np.zeros((2, 5), int), np.zeros(5, int))
+
+
+def test_relabel_short_segments_rejects_nan_scores_at_valid_frames():
+    from actseg.postprocess import relabel_short_segments
+
+    scores = np.array([[1.0, np.nan, 0.0], [0.0, 0.5, 1.0]])
+    with pytest.raises(ValueError, match="labels: expected finite scores, got NaN at frame 1"):
+        relabel_short_segments(scores, max_length=0)
+    with pytest.raises(ValueError, match="got NaN at batch element 0, frame 1"):
+        relabel_short_segments(scores[None], max_length=0)
+    out = relabel_short_segments(scores, max_length=0, mask=np.array([True, False, True]))
+    assert out.tolist() == [0, -100, 1]
+
+
+def test_detection_map_segments_that_collapse_in_float64_match_nothing():
+    from actseg.metrics import detection_map
+    from actseg.segments import Segments
+
+    far = 2**62  # beyond 2**53 the end rounds onto the start in float64
+    pred = {"a": Segments([far, 0], [far + 10, 10], [0, 0], scores=[1.0, 0.5])}
+    gt = {"a": Segments([far, 0], [far + 10, 10], [0, 0])}
+    # the collapsed pair: a false positive (ranked first) and a missed ground truth; the other pair matches
+    assert detection_map(pred, gt, tiou_thresholds=[0.5])["mAP"].tolist() == [0.25]
+
+
+# --------------------------------------------------------------------------------------------------- layers
+
+
+def _hole_mask():
+    mask = torch.zeros(2, 12, dtype=torch.bool)
+    mask[0, :7] = True
+    mask[1] = True
+    mask[1, 3:5] = False  # a hole, not only padding
+    return mask
+
+
+@pytest.mark.parametrize("make", [
+    lambda: __import__("actseg.layers", fromlist=["x"]).DilatedResidualLayer(8, 2, dropout=0.0),
+    lambda: __import__("actseg.layers", fromlist=["x"]).DualDilatedLayer(8, 1, 4, dropout=0.0),
+    lambda: __import__("actseg.layers", fromlist=["x"]).ASFormerBlock(8, 4, dropout=0.0),
+])
+def test_blocks_ignore_what_padded_frames_hold(make):
+    torch.manual_seed(0)
+    block = make().double().eval()
+    mask = _hole_mask()
+    x = torch.randn(2, 8, 12, dtype=torch.float64)
+    noisy = torch.where(mask[:, None], x, torch.full_like(x, 5.0)).requires_grad_()
+    out = block(noisy, mask)
+    torch.testing.assert_close(out, block(x, mask), rtol=0, atol=1e-12)
+    assert out[~mask[:, None].expand_as(out)].abs().max().item() == 0.0
+    out.square().sum().backward()
+    assert noisy.grad.transpose(1, 2)[~mask].abs().max().item() == 0.0
+    assert noisy.grad.transpose(1, 2)[mask].abs().max().item() > 0.0
+
+
+def test_asformer_block_ignores_padded_values_too():
+    from actseg.layers import ASFormerBlock
+
+    torch.manual_seed(0)
+    block = ASFormerBlock(8, 4, dropout=0.0).double().eval()
+    mask = _hole_mask()
+    x, value = torch.randn(2, 8, 12, dtype=torch.float64), torch.randn(2, 8, 12, dtype=torch.float64)
+    noisy = torch.where(mask[:, None], value, torch.full_like(value, 9.0))
+    torch.testing.assert_close(block(x, mask, noisy), block(x, mask, value), rtol=0, atol=1e-12)
+
+
+def test_empty_batches_give_empty_outputs():
+    from actseg.layers import MFAI, ASFormer, ASFormerBlock, MultiScaleEncoderDecoder, WindowedAttention
+
+    x, mask = torch.randn(0, 8, 12), torch.ones(0, 12, dtype=torch.bool)
+    for window in ("block_halo", "block", "sliding", "full"):
+        assert WindowedAttention(8, block_size=4, window=window)(x, mask).shape == (0, 8, 12)
+    assert ASFormerBlock(8, 4)(x, mask).shape == (0, 8, 12)
+    assert ASFormer(8, 3, num_layers=3, num_channels=8)(x, mask).shape == (4, 0, 3, 12)  # encoder + 3 decoders
+    assert MultiScaleEncoderDecoder(8, 4, 2)(x, mask).features[0].shape == (0, 4, 3)
+    out = MFAI(8, 3, channels=16, num_scales=3, num_interaction_scales=2, num_heads=2)(x, mask)
+    assert out.logits.shape == (0, 3, 12) and out.action_probs.shape == (3, 0, 3, 12)
+
+
+def test_keypoint_refinement_of_graphs_without_nodes():
+    from actseg.layers import KeypointRefinement, keypoint_graphs
+
+    torch.manual_seed(0)
+    graphs = keypoint_graphs(torch.randn(2, 8, 30), None, [[], []], [[], []])
+    model = KeypointRefinement(8, 3, hidden_channels=16)
+    out = model(graphs.feat1, graphs.A1, graphs.n1)
+    assert out.S is None
+    assert out.logits.shape == (2, 0, 3) and out.offsets.shape == (2, 0) and out.embeddings.shape == (2, 0, 16)
+    out = model(graphs.feat1, graphs.A1, graphs.n1, graphs.feat1, graphs.A1, graphs.n1)
+    assert out.S.shape == (2, 0, 0)
+    # the parameters stay in the graph (distributed training expects a gradient, zero here)
+    (out.logits.sum() + out.offsets.sum()).backward()
+    assert all(p.grad is not None and p.grad.abs().max() == 0 for p in model.convs.parameters())
+
+
+def test_graph_conv_running_statistics_skip_a_batch_without_valid_frames():
+    from actseg.layers import MultiScaleGraphConv, multiscale_adjacency, skeleton_edges
+
+    torch.manual_seed(0)
+    gc = MultiScaleGraphConv(3, 4, multiscale_adjacency(skeleton_edges("lara-19"), 19, 3)).train()
+    before = {k: v.clone() for k, v in gc.norm.state_dict().items()}
+    out = gc(torch.randn(2, 3, 5, 19), torch.zeros(2, 5, dtype=torch.bool))
+    assert out.abs().max().item() == 0.0
+    for key, value in gc.norm.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    gc(torch.randn(2, 3, 5, 19), _hole_mask()[:, :5])
+    assert gc.norm.num_batches_tracked.item() == 1 and not torch.equal(gc.norm.running_var, before["running_var"])
+
+
+def test_dsmi_checks_its_size_before_allocating():
+    from actseg.layers import DSMI, multiscale_adjacency
+
+    adjacency = multiscale_adjacency([(0, 1)], 2, 2)
+    with pytest.raises(ValueError, match="in_channels, channels, adjacency: expected a model of at most"):
+        DSMI(3, 2**14, adjacency, center_joint=0)
+    model = DSMI(3, 16, adjacency, center_joint=0)
+    assert sum(p.numel() for p in model.parameters()) == 9960  # the count the check uses

@@ -189,11 +189,13 @@ def has_values(x: Any) -> bool:
 def to_numpy(x: Any, name: str) -> np.ndarray:
     """A numpy array, a tensor (any device, gradients detached) or a list/tuple/range as a numpy array.
 
-    float16 and bfloat16 tensors become float32 (the one half-precision rule); a meta tensor has
-    no values and is a ``TypeError``; anything else (a string, a dict, a number) is a ``TypeError``.
+    float16 and bfloat16 tensors become float32 (the one half-precision rule); arrays in a non-native
+    byte order are converted to the native one; a meta tensor has no values and is a ``TypeError``;
+    anything else (a string, a dict, a number) is a ``TypeError``.
     """
     if isinstance(x, np.ndarray):
-        return x
+        # big-endian data (e.g. read from a FITS or network file): native order, which numba and torch need
+        return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
     if is_tensor(x):
         if x.is_meta:
             raise TypeError(f"{name}: expected a tensor with values (CPU or CUDA), got a meta tensor")
@@ -239,7 +241,7 @@ def real_array(x: Any, name: str, ndim: int | tuple[int, ...] | None = None, *, 
             raise TypeError(f"{name}: expected a real (integer or floating) dtype, got {arr.dtype}")
         arr = arr.astype(np.float64)
     if dtype is not None:
-        arr = np.ascontiguousarray(arr, dtype=dtype)
+        arr = np.asarray(arr, dtype=dtype, order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
     if finite and arr.dtype.kind == "f" and arr.size:
         bad = ~np.isfinite(arr)
         if allow_nan:
@@ -327,7 +329,7 @@ def mask_array(mask: Any, shape: tuple[int, ...], name: str = "mask") -> np.ndar
         raise TypeError(f"{name}: expected dtype bool, got {arr.dtype}")
     if arr.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {shape_str(shape)}, got {shape_str(arr.shape)}")
-    return np.ascontiguousarray(arr)
+    return np.asarray(arr, order="C")
 
 
 def like_input(arr: np.ndarray, ref: Any, dtype: Any = None) -> Any:
@@ -335,7 +337,7 @@ def like_input(arr: np.ndarray, ref: Any, dtype: Any = None) -> Any:
     if is_tensor(ref):
         import torch
 
-        out = torch.from_numpy(np.ascontiguousarray(arr))
+        out = torch.from_numpy(np.asarray(arr, order="C"))
         return out.to(device=ref.device, dtype=dtype) if dtype is not None or ref.device.type != "cpu" else out
     return arr
 
@@ -400,7 +402,7 @@ def tensor_mask(mask: Any, batch: int, length: int, name: str = "mask", *, devic
             raise TypeError(f"{name}: expected dtype bool, got {mask.dtype}")
         import torch
 
-        mask = torch.from_numpy(np.ascontiguousarray(mask))
+        mask = torch.from_numpy(np.asarray(mask, order="C"))
     if not is_tensor(mask):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type_name(mask)}")
     if str(mask.dtype) != "torch.bool":
@@ -596,7 +598,7 @@ def as_tensor(x: Any, name: str, layout: str | None = None, *, dtype: str = "flo
                 if not _empty_sequence(arr, x):
                     raise TypeError(f"{name}: expected a {dtype} dtype, got {arr.dtype}")
                 arr = arr.astype(np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(arr))
+        x = torch.from_numpy(np.asarray(arr, order="C"))
     tensor(x, name, layout, dtype=None)
     return x.long() if dtype == "integer" else x
 
@@ -643,7 +645,7 @@ def real_rows(x: Any, name: str, *, allow_3d: bool = False) -> tuple[np.ndarray,
     elif arr.dtype not in (np.float32, np.float64):
         raise TypeError(f"{name}: expected a real (float, integer or bool) dtype, got {arr.dtype}")
     single = arr.ndim == 1
-    return np.ascontiguousarray(arr[None] if single else arr), single
+    return np.asarray(arr[None] if single else arr, order="C"), single
 
 
 def mask_rows(mask: Any, shape: tuple[int, int], single: bool, name: str = "mask") -> np.ndarray:
@@ -655,7 +657,7 @@ def mask_rows(mask: Any, shape: tuple[int, int], single: bool, name: str = "mask
     if arr.ndim == 3 and arr.shape[1] == 1:
         arr = arr[:, 0]
     arr = mask_array(arr, shape[1:] if single else shape, name)
-    return np.ascontiguousarray(arr[None] if single else arr)
+    return np.asarray(arr[None] if single else arr, order="C")
 
 
 def instance_of(value: Any, cls: type, name: str, what: str | None = None) -> Any:
@@ -780,6 +782,22 @@ def segment_array(x: Any, name: str, *, finite: bool = True) -> np.ndarray:
     return arr
 
 
+def ordered_rows(x: Any, name: str) -> Any:
+    """ValueError naming ``name`` unless ``end >= start`` in every ``[start, end]`` row of an ``(N, 2)``
+    tensor or array (checked on its device; meta tensors pass). Returns ``x``."""
+    if is_tensor(x):
+        if x.is_meta or x.numel() == 0:
+            return x
+        bad = (x[:, 1] < x[:, 0]).nonzero()
+    else:
+        bad = np.flatnonzero(np.asarray(x)[:, 1] < np.asarray(x)[:, 0])
+    if len(bad):
+        i = int(bad[0])
+        start, end = (v.item() if hasattr(v, "item") else v for v in (x[i, 0], x[i, 1]))
+        raise ValueError(f"{name}: expected end >= start in every row, got start={start}, end={end} at row {i}")
+    return x
+
+
 def segments_mapping(value: Any, name: str, *, scores: bool = False) -> Mapping:
     """A mapping ``video_id -> Segments`` (with ``scores=True``: every value has finite scores)."""
     from .segments import Segments
@@ -805,7 +823,7 @@ def like_inputs(arrays: Iterable[np.ndarray], ref: Any) -> tuple[Any, ...]:
     import torch
 
     device = None if ref.device.type == "cpu" else ref.device
-    outs = tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    outs = tuple(torch.from_numpy(np.asarray(a, order="C")) for a in arrays)
     return outs if device is None else tuple(o.to(device) for o in outs)
 
 

@@ -17,6 +17,7 @@ from ._checks import (
     instance_of,
     integer_array,
     is_tensor,
+    ordered_rows,
     real_array,
     shape_str,
     size,
@@ -274,9 +275,7 @@ def _pair_array(x: Any, name: str) -> np.ndarray:
     arr = real_array(x, name, 2, dtype=np.float64)
     if arr.shape[1] != 2:
         raise ValueError(f"{name}: expected shape (N, 2), got {shape_str(arr.shape)}")
-    if np.any(arr[:, 1] < arr[:, 0]):
-        raise ValueError(f"{name}: expected end >= start in every row")
-    return arr
+    return ordered_rows(arr, name)
 
 
 def _segment_iou_torch(a: Any, b: Any) -> Any:
@@ -287,6 +286,7 @@ def _segment_iou_torch(a: Any, b: Any) -> Any:
     for name, x in (("a", a), ("b", b)):
         tensor(x, name, "(N, XY)", dtype="real", sizes={"XY": 2})
         finite_values(x, name)
+        ordered_rows(x, name)
     dtype = a.dtype if a.is_floating_point() else torch.get_default_dtype()
     a = a.to(dtype)
     b = b.to(device=a.device, dtype=dtype)

@@ -53,7 +53,9 @@ class ASFormerBlock(nn.Module):
     values come from ``IN(h)`` in the encoder and from the given ``value`` features in a decoder.
 
     Shape:
-        ``x`` ``(B, C, T)``, ``m`` ``(B, 1, T)`` float mask or ``None``, ``value`` ``(B, C, T)`` or ``None``.
+        ``x`` ``(B, C, T)``, ``mask`` ``(B, T)`` bool or ``None``, ``value`` ``(B, C, T)`` or ``None`` →
+        ``(B, C, T)``, zero at padded frames. Padded frames of ``x`` and ``value`` are zeroed first: they
+        neither change the output nor get a gradient.
     """
 
     def __init__(self, channels: int, dilation: int, qk_reduction: int = 2, v_reduction: int = 2,
@@ -75,7 +77,9 @@ class ASFormerBlock(nn.Module):
         feature_input(x, self, self.channels)
         if value is not None:
             feature_input(value, self, self.channels, "value", B=x.shape[0], T=x.shape[2])
-        return self._forward(x, float_mask(valid_mask(mask, x), x), value)
+        m = float_mask(valid_mask(mask, x), x)
+        # compositions call _forward on features already zero at padded frames (values: the attention masks them)
+        return self._forward(apply_mask(x, m), m, value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
         # in place: the convolution's backward does not need its output

@@ -185,14 +185,14 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor | None, bl
         # the official mask drops the last key of an even block's window: it only enters the denominator
         used = width - 1 if window == "block_halo" and bl % 2 == 0 else width
         out = _BlockAttention.apply(q_blocks, k, v if masked is None else v * masked, keep, halo, used, scale)
-        return out.reshape(batch, nb * bl, -1)[:, :length]
+        return out.reshape(batch, nb * bl, v.shape[-1])[:, :length]  # not -1: batch may be 0
     k_win = _windows(F.pad(k, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c), strided view
     v_win = _windows(F.pad(v, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c_v)
     if window == "sliding":
         out = _explicit_band(q_blocks, k_win, v_win, keep, bl, scale)
     else:
         out = _fused(q_blocks, k_win, v_win * keep.transpose(-1, -2), keep, scale)
-    return out.reshape(batch, nb * bl, -1)[:, :length]
+    return out.reshape(batch, nb * bl, v.shape[-1])[:, :length]
 
 
 def _explicit_weights(q: Tensor) -> bool:

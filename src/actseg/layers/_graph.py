@@ -164,6 +164,23 @@ def multiscale_adjacency(edges, num_joints: int, num_scales: int = 13, disentang
     return torch.from_numpy(np.stack(powers).astype(np.float32))
 
 
+def _adjacency_sizes(adjacency: Tensor) -> tuple[int, int]:
+    """``(S, V)`` of a checked ``(S, V, V)`` adjacency stack with finite values."""
+    _checks.tensor(adjacency, "adjacency", "(S, V, V)")
+    s, v, v2 = adjacency.shape
+    if v != v2 or not 1 <= s <= MAX_SCALES or not 1 <= v <= MAX_JOINTS:
+        raise ValueError(f"adjacency: expected shape (S, V, V) with 1 <= S <= {MAX_SCALES} and "
+                         f"1 <= V <= {MAX_JOINTS}, got {_checks.shape_str(adjacency.shape)}")
+    if _checks.has_values(adjacency):
+        _checks.finite_values(adjacency, "adjacency")
+    return s, v
+
+
+def _gcn_parameters(scales: int, joints: int, in_channels: int, out_channels: int) -> int:
+    """Parameters of :class:`MultiScaleGraphConv`: ``B_k``, the 1×1 convolution, BatchNorm's affine pair."""
+    return scales * joints * joints + scales * in_channels * out_channels + 3 * out_channels
+
+
 class MultiScaleGraphConv(nn.Module):
     r"""Multi-scale graph convolution of MS-G3D / DeST (``MultiScale_GraphConv``), InterAct Eq. (2).
 
@@ -211,14 +228,8 @@ class MultiScaleGraphConv(nn.Module):
         super().__init__()
         self.in_channels = channel_count(in_channels, "in_channels")
         self.out_channels = channel_count(out_channels, "out_channels")
-        _checks.tensor(adjacency, "adjacency", "(S, V, V)")
-        s, v, v2 = adjacency.shape
-        if v != v2 or not 1 <= s <= MAX_SCALES or not 1 <= v <= MAX_JOINTS:
-            raise ValueError(f"adjacency: expected shape (S, V, V) with 1 <= S <= {MAX_SCALES} and "
-                             f"1 <= V <= {MAX_JOINTS}, got {_checks.shape_str(adjacency.shape)}")
-        if _checks.has_values(adjacency):
-            _checks.finite_values(adjacency, "adjacency")
-        check_parameter_count(s * v * v + s * self.in_channels * self.out_channels + 3 * self.out_channels,
+        s, v = _adjacency_sizes(adjacency)
+        check_parameter_count(_gcn_parameters(s, v, self.in_channels, self.out_channels),
                               "in_channels, out_channels, adjacency")
         self.num_scales, self.num_joints = s, v
         self.register_buffer("adjacency", adjacency.detach().to(torch.float32).clone(), persistent=False)
@@ -273,18 +284,25 @@ class MultiScaleGraphConv(nn.Module):
 
 def _masked_batch_norm(y: Tensor, m: Tensor, norm: nn.BatchNorm2d) -> Tensor:
     """``norm`` in training mode with batch statistics over the valid frames only (``m`` ``(B, 1, T, 1)``);
-    the running statistics are updated as ``nn.BatchNorm2d`` updates them (unbiased variance)."""
+    the running statistics are updated as ``nn.BatchNorm2d`` updates them (unbiased variance), except by a
+    batch without any valid frame, which leaves them (and ``num_batches_tracked``) unchanged."""
     count = (m.sum() * y.shape[-1]).clamp(min=1)
     mean = (y * m).sum(dim=(0, 2, 3)) / count
     centred = (y - mean.view(1, -1, 1, 1)) * m
     var = centred.pow(2).sum(dim=(0, 2, 3)) / count
     if norm.training and norm.track_running_stats and norm.running_mean is not None:
         with torch.no_grad():
-            norm.num_batches_tracked.add_(1)
-            momentum = norm.momentum if norm.momentum is not None else 1.0 / float(norm.num_batches_tracked)
+            # a batch without a valid frame has no statistics: it leaves the running ones as they are
+            # (a tensor weight of 0, not a branch: no host synchronisation)
+            seen = m.sum() > 0
+            norm.num_batches_tracked.add_(seen.to(norm.num_batches_tracked.dtype))
+            momentum = norm.momentum
+            if momentum is None:  # cumulative average
+                momentum = 1.0 / float(norm.num_batches_tracked.clamp(min=1))
+            weight = seen.to(norm.running_mean.dtype) * momentum
             unbiased = var * (count / (count - 1).clamp(min=1))
-            norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), momentum)
-            norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), momentum)
+            norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), weight)
+            norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), weight)
     out = centred * torch.rsqrt(var + norm.eps).view(1, -1, 1, 1)
     if norm.affine:
         out = out * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
@@ -367,12 +385,17 @@ class DSMI(nn.Module):
         self.attention = _checks.choice(attention, ("joints", "frames"), "attention")
         self.pooling = _checks.choice(pooling, ("mean", "max"), "pooling")
         p = _checks.probability(dropout, "dropout", high_open=True)
+        s, v = _adjacency_sizes(adjacency)
+        width = 2 * self.channels
+        # three graph convolutions, two attentions (packed q/k/v + output projection), two MLPs
+        count = (3 * _gcn_parameters(s, v, self.in_channels, self.channels) + 2 * (4 * width * width + 4 * width)
+                 + 2 * (width * self.channels + self.channels))
+        check_parameter_count(count, "in_channels, channels, adjacency")
         self.abs_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
         self.num_joints = self.abs_gcn.num_joints
         self.center_joint = _checks.integer(center_joint, "center_joint", low=0, high=self.num_joints - 1)
         self.rel_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
         self.motion_gcn = MultiScaleGraphConv(in_channels, channels, adjacency, dropout=p)
-        width = 2 * self.channels
         self.attn1 = nn.MultiheadAttention(width, self.num_heads, dropout=p, batch_first=True)
         self.attn2 = nn.MultiheadAttention(width, self.num_heads, dropout=p, batch_first=True)
         self.mlp1 = nn.Linear(width, self.channels)

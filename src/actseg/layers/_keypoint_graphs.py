@@ -513,8 +513,10 @@ class KeypointRefinement(nn.Module):
         else:
             m = (torch.arange(size, device=feat1.device) < counts[:, None]).unsqueeze(1).to(feat1.dtype)
         x = torch.cat([emb1, feat1], dim=-1).transpose(1, 2) * m  # (b, G + I, N), padded nodes 0
+        if size == 0:  # no candidate at all: Conv1d needs a node, so a padded one stands in and is cut off
+            x, m = F.pad(x, (0, 1)), F.pad(m, (0, 1))
         for conv in self.convs:
             x = F.relu(conv(x)) * m
-        logits = (self.classifier(x) * m).transpose(1, 2)
-        offsets = (self.offset(x) * m).squeeze(1)
-        return RefinedKeypoints(S, logits, offsets, x.transpose(1, 2))
+        logits = (self.classifier(x) * m)[..., :size].transpose(1, 2)
+        offsets = (self.offset(x) * m)[..., :size].squeeze(1)
+        return RefinedKeypoints(S, logits, offsets, x[..., :size].transpose(1, 2))

@@ -79,7 +79,7 @@ def downsample_mask(mask: Tensor) -> Tensor:
     """
     if mask.shape[1] % 2:
         mask = torch.cat([mask, mask.new_zeros(mask.shape[0], 1)], dim=1)
-    return mask.view(mask.shape[0], -1, 2).any(dim=2)
+    return mask.view(mask.shape[0], mask.shape[1] // 2, 2).any(dim=2)  # not -1: the batch may be empty
 
 
 def upsample_linear(x: Tensor, m: Tensor | None, length: int) -> Tensor:

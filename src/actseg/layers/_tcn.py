@@ -82,7 +82,7 @@ class DilatedResidualLayer(nn.Module):
 
     Shape:
         ``x`` ``(B, C, T)``, ``mask`` ``(B, T)`` bool or ``None`` → ``(B, C, T)``, zero at padded frames.
-        ``x`` must already be zero at padded frames (every actseg block guarantees it).
+        Padded frames of ``x`` are zeroed first: they neither change the output nor get a gradient.
     """
 
     def __init__(self, channels: int, dilation: int, dropout: float = 0.5) -> None:
@@ -96,7 +96,8 @@ class DilatedResidualLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         feature_input(x, self, self.channels)
-        return self._forward(x, float_mask(valid_mask(mask, x), x))
+        m = float_mask(valid_mask(mask, x), x)
+        return self._forward(apply_mask(x, m), m)  # compositions call _forward on features already zero there
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.dropout(self.conv_1x1(F.relu(dilated_conv(self.conv_dilated, x))))
@@ -232,7 +233,8 @@ class DualDilatedLayer(nn.Module):
         dropout: dropout probability (0.5).
 
     Shape:
-        ``(B, C, T)``, mask ``(B, T)`` → ``(B, C, T)``.
+        ``(B, C, T)``, mask ``(B, T)`` → ``(B, C, T)``, zero at padded frames. Padded frames of ``x`` are
+        zeroed first: they neither change the output nor get a gradient.
     """
 
     def __init__(self, channels: int, dilation_small: int, dilation_large: int, dropout: float = 0.5) -> None:
@@ -248,7 +250,8 @@ class DualDilatedLayer(nn.Module):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         feature_input(x, self, self.channels)
-        return self._forward(x, float_mask(valid_mask(mask, x), x))
+        m = float_mask(valid_mask(mask, x), x)
+        return self._forward(apply_mask(x, m), m)  # compositions call _forward on features already zero there
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.conv_fusion(torch.cat([dilated_conv(self.conv_large, x), dilated_conv(self.conv_small, x)], dim=1))

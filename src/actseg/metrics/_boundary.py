@@ -102,7 +102,8 @@ def _positions(x: Any, name: str) -> np.ndarray:
 
 
 def _is_sequence(v: Any) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray)) or is_tensor(v)
+    """A list, tuple, array or tensor of at least one dimension (0-d arrays and tensors are numbers)."""
+    return isinstance(v, (list, tuple)) or ((isinstance(v, np.ndarray) or is_tensor(v)) and v.ndim > 0)
 
 
 def _raters(gt: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -144,15 +145,16 @@ def _raters(gt: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _tolerances(tolerance: Any, name: str) -> tuple[np.ndarray, bool]:
-    """Tolerances ``d >= 0`` as a non-empty float64 vector, and whether one real number was given."""
+    """Tolerances ``d >= 0`` as a non-empty float64 vector, and whether one number was given (0-d included)."""
     if isinstance(tolerance, numbers.Real) and not isinstance(tolerance, (bool, np.bool_)):
         return np.array([real(tolerance, name, low=0)]), True
     if isinstance(tolerance, (bool, np.bool_)):
         raise TypeError(f"{name}: expected a real number or a sequence of them, got bool")
-    values = real_array(tolerance, name, (0, 1), dtype=np.float64).reshape(-1)
+    given = real_array(tolerance, name, (0, 1), dtype=np.float64)
+    values = given.reshape(-1)
     if values.size == 0:
         raise ValueError(f"{name}: expected at least one tolerance, got none")
-    return values_in_range(values, name, low=0), False
+    return values_in_range(values, name, low=0), given.ndim == 0  # a 0-d array or tensor is one number
 
 
 def _range(valid_range: Any) -> tuple[float, float]:

@@ -685,7 +685,7 @@ def _binary_average_precision(positive: np.ndarray, score: np.ndarray) -> float:
     order = np.argsort(score, kind="stable")[::-1]
     score = score[order]
     hits = positive[order].astype(np.float64)
-    distinct = np.flatnonzero(np.diff(score))
+    distinct = np.flatnonzero(score[1:] != score[:-1])  # not np.diff: inf − inf is NaN, which counts as a change
     idx = np.r_[distinct, score.size - 1]
     tps = np.cumsum(hits, dtype=np.float64)[idx]
     fps = 1 + idx.astype(np.float64) - tps

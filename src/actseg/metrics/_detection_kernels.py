@@ -113,7 +113,9 @@ def _tiou(ps, pe, gs, ge):  # pragma: no cover - compiled
     if inter < 0.0:
         inter = 0.0
     union = (ge - gs) + (pe - ps) - inter
-    return inter / union
+    # two zero-length segments (bounds beyond 2**53 collapse in float64): ActivityNet's 0/0 is NaN, which
+    # matches nothing; 0 does the same without a ZeroDivisionError
+    return inter / union if union > 0.0 else 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -316,7 +318,7 @@ def thumos_match(ds, de, d_group, gs, ge, g_group_start, threshold, midpoint):  
                         inter = min(ge[k], de[d]) - max(gs[k], ds[d])
                         if inter < 0.0:
                             inter = 0.0
-                        ov = inter / union
+                        ov = inter / union if union > 0.0 else 0.0  # as in _tiou
                     if best < 0 or ov > best_ov:
                         best = d
                         best_ov = ov

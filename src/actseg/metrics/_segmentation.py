@@ -403,15 +403,13 @@ class SegmentationMetrics(VideoAccumulator):
         """
         pred_arr = _labels_from(pred)
         target_arr = integer_array(target, "target", (1, 2))
+        given = pred_arr.shape, target_arr.shape  # for the message: the shapes before a video gets its batch axis
         single = target_arr.ndim == 1
         if single:
             target_arr = target_arr[None]
             pred_arr = pred_arr[None] if pred_arr.ndim == 1 else pred_arr
         if pred_arr.shape != target_arr.shape:
-            raise ValueError(
-                f"pred: expected shape {shape_str(target_arr.shape[1:] if single else target_arr.shape)} "
-                f"(as target), got {shape_str(pred_arr.shape[1:] if single else pred_arr.shape)}"
-            )
+            raise ValueError(f"pred: expected shape {shape_str(given[1])} (as target), got {shape_str(given[0])}")
         valid = _kept(target_arr, self._ignore)
         if mask is not None:
             mask_arr = to_numpy(mask, "mask")

@@ -204,11 +204,12 @@ def decode_global_masks(
 
     if mode == "span":
         has = active.any(axis=-1)
-        first = active.argmax(axis=-1)
-        last = t_len - 1 - active[..., ::-1].argmax(axis=-1)
+        spans = active if t_len else np.zeros((*active.shape[:-1], 1), dtype=bool)  # argmax needs a frame
+        first = spans.argmax(axis=-1)
+        last = t_len - 1 - spans[..., ::-1].argmax(axis=-1)
         b_idx, a_idx, _ = np.nonzero(has)
         starts, ends = first[has], last[has] + 1
-        peak = rows.max(axis=-1)[b_idx, a_idx]  # the row maximum lies inside the span
+        peak = rows.max(axis=-1, initial=-np.inf)[b_idx, a_idx]  # the row maximum lies inside the span
     else:
         n_rows = bsz * k * theta.shape[0]
         flat = active.reshape(n_rows, t_len)

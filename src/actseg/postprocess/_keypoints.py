@@ -7,6 +7,7 @@ Jiang, Jin, Tan and Mu, "Video Action Segmentation via Contextually Refined Temp
 
 from __future__ import annotations
 
+import math
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -72,7 +73,7 @@ def _heatmap_rows(heatmap: Any) -> tuple[np.ndarray, int]:
     if arr.ndim not in (1, 2, 3):
         raise ValueError(f"heatmap: expected shape (T,), (B, T) or (B, C, T), got {shape_str(arr.shape)}")
     shape = {1: (1, 1, *arr.shape), 2: (arr.shape[0], 1, *arr.shape[1:]), 3: arr.shape}[arr.ndim]
-    rows, _ = real_rows(upcast_half_array(arr).reshape(-1, shape[-1]), "heatmap")
+    rows, _ = real_rows(upcast_half_array(arr).reshape(math.prod(shape[:-1]), shape[-1]), "heatmap")  # T = 0 too
     return rows.reshape(shape), arr.ndim
 
 

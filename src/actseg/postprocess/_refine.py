@@ -274,7 +274,7 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
 
     Args:
         labels: ``(B, T)`` or ``(T,)`` integer labels, or float scores ``(B, K, T)`` / ``(K, T)``
-            (their argmax over classes is taken).
+            (their argmax over classes is taken; NaN at a valid frame is a ``ValueError``).
         max_length: runs of at most this many frames are relabelled (ASRF's ``theta_t``), >= 0.
         mask: optional ``(B, T)`` bool, ``True`` = valid frame.
         reference: ``None`` (default) or ``"asrf"``: reproduce ASRF's loop bit for bit (see above).
@@ -305,6 +305,10 @@ def relabel_short_segments(labels: Any, *, max_length: int = 15, mask: Any = Non
     arr, is_scores, single = _scores_or_labels(labels, "labels")
     lab = _labels_from(arr, is_scores)
     mask_arr = mask_rows(mask, lab.shape, single)
+    if is_scores:  # the argmax of a NaN column would silently be the NaN's class (refine_by_boundaries too)
+        nan = np.argwhere(np.isnan(arr).any(axis=1) & mask_arr)
+        if nan.size:
+            raise ValueError(f"labels: expected finite scores, got NaN at {_where(nan[0], single)}")
     out = np.full(lab.shape, fill, dtype=np.int64)
     info = np.zeros(2, dtype=np.int64)
     status = relabel_batch(lab, mask_arr, max_length, reference == "asrf", out, info)
