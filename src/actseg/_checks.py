@@ -790,7 +790,8 @@ def ordered_rows(x: Any, name: str) -> Any:
             return x
         bad = (x[:, 1] < x[:, 0]).nonzero()
     else:
-        bad = np.flatnonzero(np.asarray(x)[:, 1] < np.asarray(x)[:, 0])
+        rows = np.asarray(x)
+        bad = np.flatnonzero(rows[:, 1] < rows[:, 0])
     if len(bad):
         i = int(bad[0])
         start, end = (v.item() if hasattr(v, "item") else v for v in (x[i, 0], x[i, 1]))

@@ -54,8 +54,8 @@ class ASFormerBlock(nn.Module):
 
     Shape:
         ``x`` ``(B, C, T)``, ``mask`` ``(B, T)`` bool or ``None``, ``value`` ``(B, C, T)`` or ``None`` →
-        ``(B, C, T)``, zero at padded frames. Padded frames of ``x`` and ``value`` are zeroed first: they
-        neither change the output nor get a gradient.
+        ``(B, C, T)``, zero at padded frames. What padded frames of ``x`` and ``value`` hold neither
+        changes the output nor gets a gradient.
     """
 
     def __init__(self, channels: int, dilation: int, qk_reduction: int = 2, v_reduction: int = 2,
