@@ -295,3 +295,76 @@ def test_dsmi_checks_its_size_before_allocating():
         DSMI(3, 2**14, adjacency, center_joint=0)
     model = DSMI(3, 16, adjacency, center_joint=0)
     assert sum(p.numel() for p in model.parameters()) == 9960  # the count the check uses
+
+
+def test_block_attention_refuses_a_double_backward_instead_of_a_wrong_one():
+    from actseg.layers import WindowedAttention
+
+    torch.manual_seed(0)
+    attention = WindowedAttention(2, qk_reduction=1, v_reduction=1, block_size=2, window="block").double()
+    x = torch.randn(1, 2, 4, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"WindowedAttention: no double backward \(create_graph=True\)"):
+        torch.autograd.grad(attention(x).pow(2).sum(), x, create_graph=True)
+    assert torch.autograd.gradcheck(lambda t: attention(t), (x,))  # first order as before
+    sliding = WindowedAttention(2, qk_reduction=1, v_reduction=1, block_size=2, window="sliding").double()
+    assert torch.autograd.gradgradcheck(lambda t: sliding(t), (x,))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_dropout_keeps_one_minus_p_in_half_precision(dtype):
+    from actseg.layers._common import Dropout
+
+    torch.manual_seed(0)
+    x = torch.ones(2_000_000, dtype=dtype)
+    for p in (0.3, 0.99, 0.999):
+        kept = (Dropout(p).train()(x) != 0).double().mean().item()
+        sigma = math.sqrt(p * (1 - p) / x.numel())
+        assert abs(kept - (1 - p)) < 5 * sigma, (p, kept)
+
+
+def test_dropout_inplace_writes_into_its_input_and_float32_draws_are_unchanged():
+    from actseg.layers._common import Dropout
+
+    x = torch.ones(1000)
+    out = Dropout(0.5, inplace=True).train()(x)
+    assert out is x and set(x.unique().tolist()) == {0.0, 2.0}
+    torch.manual_seed(1)
+    got = Dropout(0.3).train()(torch.ones(1000))
+    torch.manual_seed(1)
+    assert torch.equal(got, (torch.rand(1000) >= 0.3) * (1 / 0.7))
+
+
+# ------------------------------------------------------------------------------------------------ viz, io
+
+
+def test_plot_timeline_checks_segments_against_the_length_of_the_tracks():
+    pytest.importorskip("matplotlib")
+    from actseg.segments import Segments
+    from actseg.viz import plot_timeline
+
+    rows = {"pred": Segments([0, 6], [4, 9], [0, 1])}
+    with pytest.raises(ValueError, match=r"rows\['pred'\]: expected segments inside \[0, 5\] \(the frames of "
+                                         r"probabilities\), got an end at 9"):
+        plot_timeline(rows, probabilities=np.full((2, 5), 0.5))
+    with pytest.raises(ValueError, match=r"the frames of boundary_scores"):
+        plot_timeline(rows, boundary_scores=np.zeros(5))
+    with pytest.raises(ValueError, match=r"boundary_scores: expected shape \(10,\) \(T of probabilities\)"):
+        plot_timeline(rows, probabilities=np.full((2, 10), 0.5), boundary_scores=np.zeros(9))
+
+
+def test_convert_state_dict_refuses_ambiguous_keys():
+    from actseg.io import convert_state_dict
+
+    with pytest.raises(ValueError, match=r"'module\.conv_1x1\.weight' and 'conv_1x1\.weight' name the same"):
+        convert_state_dict({"module.conv_1x1.weight": 0, "conv_1x1.weight": 1}, "ms-tcn")
+    with pytest.raises(ValueError, match=r"two keys become 'key\.weight'"):
+        convert_state_dict({"module.X_K.weight": 0, "key.weight": 1}, "fact")
+    norm_only = {"A_res": torch.zeros(6, 3), "mlp.layers.1.weight": torch.ones(6), "mlp.layers.1.bias": torch.zeros(6)}
+    with pytest.raises(ValueError, match="is the Conv2d's weight missing"):
+        convert_state_dict(norm_only, "ms-g3d")
+    with pytest.raises(ValueError, match="is the Conv2d's weight missing"):
+        convert_state_dict({**norm_only, "mlp.layers.1.running_mean": torch.zeros(6)}, "ms-g3d")
+    with_dropout = {"A_res": torch.zeros(6, 3), "mlp.layers.1.weight": torch.ones(6, 2, 1, 1),
+                    "mlp.layers.2.weight": torch.ones(6), "mlp.layers.2.running_mean": torch.zeros(6)}
+    assert list(convert_state_dict(with_dropout, "ms-g3d")) == ["residual", "conv.weight", "norm.weight",
+                                                                "norm.running_mean"]

@@ -573,6 +573,7 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
         kind = _checks.type_name(state_dict)
         raise TypeError(f"state_dict: expected a mapping of parameter names to tensors, got {kind}")
     source = _checks.choice(source, CHECKPOINT_SOURCES, "source")
+    _no_prefix_twins(state_dict)
     if source in _CHECKPOINT_FUNCTIONS:  # sources with a converter function of their own
         return _CHECKPOINT_FUNCTIONS[source](state_dict)
     rules = [(re.compile(pattern), replacement) for pattern, replacement in _CHECKPOINT_RULES[source]]
@@ -599,6 +600,18 @@ def convert_state_dict(state_dict: Mapping[str, Any], source: str) -> dict[str, 
         raise ValueError(f"state_dict: expected the keys of one ms-tcn module, got MultiStageModel keys "
                          f"({first_of_layout[True]!r}) and SingleStageModel keys ({first_of_layout[False]!r})")
     return out
+
+
+def _no_prefix_twins(state_dict: Mapping[Any, Any]) -> None:
+    """ValueError if ``"module.X"`` and ``"X"`` are both keys: removing the prefix would drop one silently."""
+    seen: dict[str, str] = {}
+    for key in state_dict:
+        if isinstance(key, str):
+            name = key[len("module."):] if key.startswith("module.") else key
+            if name in seen:
+                raise ValueError(f"state_dict: {seen[name]!r} and {key!r} name the same parameter "
+                                 f"(the 'module.' prefix of nn.DataParallel checkpoints is removed)")
+            seen[name] = key
 
 
 def _read_text(path: _Path, what: str) -> str:
@@ -716,6 +729,9 @@ def _convert_fact(state_dict: Mapping[str, Any]) -> dict[str, Any]:
             prefix, old = match.group("prefix"), match.group("name")
             new = _FACT_X2Y.get(old) or ("cross_attn" if prefix in sca_prefixes else "self_attn")
             name = f"{prefix}{new}.{match.group('rest')}"
+        if name in out:  # a renamed key meets one that passes unchanged
+            raise ValueError(f"state_dict: two keys become {name!r} (one FACT name renamed, one already an "
+                             f"actseg name); expected one of them")
         out[name] = value
     return out
 
@@ -769,6 +785,14 @@ def _convert_ms_g3d(state_dict: Mapping[str, Any]) -> dict[str, Any]:
         if match.group(3) is not None:
             prefix, index = match.group(1), int(match.group(3))
             first_layer[prefix] = min(first_layer.get(prefix, index), index)
+    for key, match in matches.items():  # the lowest index must be the Conv2d: a 4-D weight, no running statistics
+        if match.group(3) is not None and int(match.group(3)) == first_layer[match.group(1)]:
+            shape = getattr(state_dict[key], "shape", None)
+            if match.group(4) not in ("weight", "bias") or (match.group(4) == "weight" and shape is not None
+                                                            and len(shape) != 4):
+                raise ValueError(f"state_dict: expected the MLP's Conv2d (a 4-D 'weight' at the lowest "
+                                 f"'{match.group(1)}mlp.layers' index) before the BatchNorm2d, got {key!r} first; "
+                                 f"is the Conv2d's weight missing?")
     out: dict[str, Any] = {}
     for key, match in matches.items():
         prefix, value = match.group(1), state_dict[key]

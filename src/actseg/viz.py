@@ -197,26 +197,30 @@ def _check_rows(rows: Any) -> tuple[list[str], list[tuple], int | None, str | No
                 raise ValueError(f"{where}: expected {length} frame labels (as rows[{first!r}]), got {n}")
         names.append(key)
         drawn.append((where, starts, ends, labels))
-    if length is not None:
-        for where, _, ends, _ in drawn:
-            if ends.size and ends.max() > length:
-                raise ValueError(f"{where}: expected segments inside [0, {length}] (the frames of "
-                                 f"rows[{first!r}]), got an end at {ends.max():g}")
     return names, drawn, length, first
 
 
-def _timeline_length(length: int | None, drawn: list[tuple], tracks: dict[str, Any]) -> int:
-    """The number of frames ``T``: of the label rows, else of a probability/boundary track, else the last end."""
+def _timeline_length(length: int | None, first: str | None, drawn: list[tuple],
+                     tracks: dict[str, Any]) -> tuple[int, str]:
+    """The number of frames ``T`` and what gave it: the label rows, else a probability/boundary track, else
+    the last segment end; every segment must end by ``T``."""
     if length is not None:
-        return length
-    for arr in tracks.values():
-        if arr is not None:
-            return int(arr.shape[-1])
-    ends = [float(e.max()) for _, _, e, _ in drawn if e.size]
-    if not ends:
-        raise ValueError("rows: expected frame labels or non-empty Segments (the length of the timeline), "
-                         "got only empty Segments")
-    return int(np.ceil(max(ends)))
+        source = f"rows[{first!r}]"
+    else:
+        given = [(key, arr) for key, arr in tracks.items() if arr is not None]
+        if given:
+            source, length = given[0][0], int(given[0][1].shape[-1])
+        else:
+            ends = [float(e.max()) for _, _, e, _ in drawn if e.size]
+            if not ends:
+                raise ValueError("rows: expected frame labels or non-empty Segments (the length of the "
+                                 "timeline), got only empty Segments")
+            return int(np.ceil(max(ends))), "the rows"
+    for where, _, ends, _ in drawn:
+        if ends.size and ends.max() > length:
+            raise ValueError(f"{where}: expected segments inside [0, {length}] (the frames of {source}), "
+                             f"got an end at {ends.max():g}")
+    return length, source
 
 
 def _check_tracks(probabilities: Any, boundary_scores: Any, peaks: Any) -> dict[str, Any]:
@@ -302,8 +306,7 @@ def plot_timeline(
     scale = 1.0 if fps is None else real(fps, "fps", low=0.0, low_open=True)
     if title is not None:
         instance_of(title, str, "title", "a string")
-    length = _timeline_length(length, drawn, tracks)
-    source = f"rows[{first!r}]" if first is not None else "the rows"
+    length, source = _timeline_length(length, first, drawn, tracks)
     for key, arr in tracks.items():
         if arr is not None and arr.shape[-1] != length:
             expected = f"(K, {length})" if arr.ndim == 2 else f"({length},)"

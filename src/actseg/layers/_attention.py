@@ -64,7 +64,8 @@ class WindowedAttention(nn.Module):
     an additive per-key bias, and the constant window mask is never repeated per block. On the CPU
     (outside autocast) ``"block_halo"``/``"block"`` windows of up to 128 frames use batched products
     with explicit weights and a hand-written backward instead (same numbers, faster to train there). The
-    ``"sliding"`` window needs a per-query mask and computes the scores explicitly.
+    ``"sliding"`` window needs a per-query mask and computes the scores explicitly. Only ``"sliding"``
+    has a double backward (``create_graph=True``, e.g. gradient penalties); the other windows raise there.
 
     Args:
         channels: channels of ``x`` (queries and keys).
@@ -246,6 +247,11 @@ class _BlockAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        if torch.is_grad_enabled():  # create_graph=True; once_differentiable would drop these terms silently
+            raise RuntimeError(
+                "WindowedAttention: no double backward (create_graph=True) through the CPU block-window "
+                "attention (block_size <= 128; its saved weights carry no graph), as through PyTorch's fused "
+                "attention for larger blocks; window='sliding' has one")
         q_blocks, k_win, v_win, weights, out = ctx.saved_tensors
         halo, scale, length, used = ctx.halo, ctx.scale, ctx.length, ctx.used
         bl, width = q_blocks.shape[2], weights.shape[-1]

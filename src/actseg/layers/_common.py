@@ -197,7 +197,8 @@ class Dropout(torch.nn.Dropout):
             return x
         if x.device.type != "cpu" or self.p == 1.0 or compiling():  # Inductor fuses its own draw
             return super().forward(x)
-        return x * keep_scale(x, self.p)
+        scale = keep_scale(x, self.p)
+        return x.mul_(scale) if self.inplace else x * scale
 
 
 def keep_scale(x: Tensor, p: float) -> Tensor:
@@ -205,7 +206,8 @@ def keep_scale(x: Tensor, p: float) -> Tensor:
     and in its dtype (so the product and its backward are one multiplication each; a bool mask would be
     converted in both).
 
-    For ``p = k/256`` (0.5, 0.25, ...) one random byte per element decides exactly; otherwise a uniform float.
+    For ``p = k/256`` (0.5, 0.25, ...) one random byte per element decides exactly; otherwise a uniform float
+    (float32 for half-precision inputs, whose own grid of uniforms would keep the wrong fraction).
     The byte stream is kept on purpose: drawing 32 bits per word (one bit per element at ``p = 0.5``) makes
     a mask 0.3 ms faster at (1, 64, 3000) but changes every seeded training run, and the documented results
     of the examples and the demo are reproduced from these draws.
@@ -214,7 +216,8 @@ def keep_scale(x: Tensor, p: float) -> Tensor:
     if (p * 256).is_integer():
         torch.ge(torch.empty(x.shape, dtype=torch.uint8, device=x.device).random_(), int(p * 256), out=scale)
     else:
-        torch.ge(torch.rand_like(x), p, out=scale)
+        torch.ge(torch.rand(x.shape, dtype=torch.promote_types(x.dtype, torch.float32), device=x.device), p,
+                 out=scale)
     return scale.mul_(1.0 / (1.0 - p))
 
 
