@@ -368,3 +368,30 @@ def test_convert_state_dict_refuses_ambiguous_keys():
                     "mlp.layers.2.weight": torch.ones(6), "mlp.layers.2.running_mean": torch.zeros(6)}
     assert list(convert_state_dict(with_dropout, "ms-g3d")) == ["residual", "conv.weight", "norm.weight",
                                                                 "norm.running_mean"]
+
+
+def test_graph_layers_ignore_non_finite_padding():
+    from actseg.layers import DSMI, MultiScaleGraphConv, multiscale_adjacency
+
+    torch.manual_seed(0)
+    adjacency = multiscale_adjacency([(0, 1), (1, 2)], 3, num_scales=2)
+    x = torch.randn(2, 2, 6, 3, dtype=torch.float64)
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    mask[0, 2] = False  # a hole
+    noisy = x.clone()
+    noisy[1, :, 4:] = float("nan")  # missing skeletons in the padding
+    noisy[0, :, 2] = float("inf")
+    for make in (lambda: MultiScaleGraphConv(2, 4, adjacency), lambda: DSMI(2, 8, adjacency, center_joint=1)):
+        torch.manual_seed(1)
+        clean, dirty = make().double().train(), make().double().train()
+        dirty.load_state_dict(clean.state_dict())
+        noisy_in = noisy.clone().requires_grad_()
+        torch.testing.assert_close(dirty(noisy_in, mask), clean(x, mask), rtol=0, atol=0)
+        torch.testing.assert_close(dirty.state_dict(), clean.state_dict(), rtol=0, atol=0)  # running statistics
+        dirty(noisy_in, mask).sum().backward()
+        clean(x, mask)  # the same running-statistics updates on both
+        assert torch.isfinite(noisy_in.grad).all()
+        dirty.eval()
+        clean.eval()
+        torch.testing.assert_close(dirty(noisy, mask), clean(x, mask), rtol=0, atol=0)

@@ -268,6 +268,8 @@ class MultiScaleGraphConv(nn.Module):
                        min_sizes={"T": 1})
         _checks.module_tensor(x, "x", self)
         m = float_mask(valid_mask(mask, x[..., 0]), x)  # (B, 1, T)
+        if m is not None:  # where, not a product: NaN in padding (missing skeletons) must not reach the statistics
+            x = torch.where(m.unsqueeze(-1) > 0, x, x.new_zeros(()))
         if self.training and self.dropout.p > 0:
             y = self.aggregate_support(x)
         else:
@@ -318,8 +320,8 @@ def _joint_modalities(x: Tensor, center_joint: int, mask: Tensor | None = None) 
     motion; a hole in the mask breaks the difference on both sides). Padded frames are 0 in all three.
     ``mask`` is the checked ``(B, 1, T)`` float mask or ``None``.
     """
-    if mask is not None:
-        x = x * mask.unsqueeze(-1)
+    if mask is not None:  # where, not a product: NaN in padded frames (missing skeletons) must not leak
+        x = torch.where(mask.unsqueeze(-1) > 0, x, x.new_zeros(()))
     relative = x - x[..., center_joint:center_joint + 1]
     motion = torch.zeros_like(x)
     both = None if mask is None else (mask[..., 1:] * mask[..., :-1]).unsqueeze(-1)
