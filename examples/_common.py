@@ -117,6 +117,10 @@ def setup(args: argparse.Namespace) -> Context:
         args.epochs = args._epochs_quick if args.quick else args._epochs_full
     if args.epochs < 0 or args.batch_size < 1:
         raise SystemExit("error: --epochs must be >= 0 and --batch-size >= 1")
+    if args.data is not None and not args.data.is_dir():
+        raise SystemExit(f"error: --data {args.data}: no such folder")
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise SystemExit(f"error: --checkpoint {args.checkpoint}: no such file")
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

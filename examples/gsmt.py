@@ -242,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snippets", type=int, default=100, help="T, snippets per video (§4: 100)")
     parser.add_argument("--annotations", default="activity_net.v1-3.min.json", help="JSON file name in --data")
     args = parser.parse_args(argv)
+    if args.snippets < 1:
+        raise SystemExit("error: --snippets must be >= 1")
     ctx = _common.setup(args)
     train_videos, test_videos, class_names = load_videos(args)
     num_classes = len(class_names)

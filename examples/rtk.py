@@ -402,6 +402,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ctx = _common.setup(args)
     rate = args.sample_rate if args.sample_rate is not None else (2 if args.quick else 1)
+    if rate < 1:
+        raise SystemExit("error: --sample-rate must be >= 1")
     train_videos, test_videos, class_names = _common.load_tas_videos(args, split_index=args.split, sample_rate=rate)
     num_classes = len(class_names)
     size = QUICK if args.quick else FULL

@@ -257,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-limb-prob", type=float, default=0.0, help="§IV-C: drop one limb per test frame")
     parser.add_argument("--split", type=int, default=1, help="split index of --data")
     args = parser.parse_args(argv)
+    if args.encoder_weights is not None and not args.encoder_weights.is_file():
+        raise SystemExit(f"error: --encoder-weights {args.encoder_weights}: no such file")
     ctx = _common.setup(args)
     train_videos, test_videos, class_names = load_videos(args)
     encoder, state = load_encoder(args.encoder_weights) if args.encoder_weights is not None else (None, None)

@@ -83,6 +83,9 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.epochs < 0 or args.batch_size < 1:
+        print("error: --epochs must be >= 0 and --batch-size >= 1", file=sys.stderr)
+        return 2
     train_file, test_file = args.source / "BasicMotions_TRAIN.ts", args.source / "BasicMotions_TEST.ts"
     if not train_file.is_file() or not test_file.is_file():
         print(f"error: BasicMotions_TRAIN.ts / BasicMotions_TEST.ts not found in {args.source}", file=sys.stderr)

@@ -631,3 +631,19 @@ def test_interact_reads_skeletons_from_an_mstcn_folder(tmp_path):
         ia.FolderVideos(tmp_path, "train", 1, ia.LAYOUTS["ntu-25"])
     features = ia.FolderVideos(tmp_path, "train", 1, None)  # frame features: (C, T) as stored
     assert features[0].inputs.shape == (57, 5)
+
+
+@pytest.mark.parametrize(("script", "args", "message"), [
+    ("rtk", ["--data", "{missing}"], "error: --data {missing}: no such folder"),
+    ("gsmt", ["--data", "{missing}"], "error: --data {missing}: no such folder"),
+    ("skeleton_heatmaps", ["--data", "{missing}"], "error: --data {missing}: no such folder"),
+    ("rtk", ["--checkpoint", "{missing}"], "error: --checkpoint {missing}: no such file"),
+    ("skeleton_heatmaps", ["--encoder-weights", "{missing}"], "error: --encoder-weights {missing}: no such file"),
+    ("rtk", ["--sample-rate", "0"], "error: --sample-rate must be >= 1"),
+    ("gsmt", ["--snippets", "0"], "error: --snippets must be >= 1"),
+])
+def test_examples_refuse_bad_arguments_in_one_line(script, args, message, tmp_path):
+    missing = str(tmp_path / "missing")
+    with pytest.raises(SystemExit) as exc:
+        _import_example(script).main([a.format(missing=missing) for a in args])
+    assert exc.value.code == message.format(missing=missing)

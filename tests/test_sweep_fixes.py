@@ -395,3 +395,74 @@ def test_graph_layers_ignore_non_finite_padding():
         dirty.eval()
         clean.eval()
         torch.testing.assert_close(dirty(noisy, mask), clean(x, mask), rtol=0, atol=0)
+
+
+def _layers_with_channels_first_input():
+    import actseg.layers as L
+
+    return {
+        "MSTCN": lambda: L.MSTCN(8, 3, num_stages=2, num_layers=3, num_channels=8),
+        "MSTCNPlusPlus": lambda: L.MSTCNPlusPlus(8, 3, num_layers_pg=3, num_layers_r=2, num_refinement=1,
+                                                 num_channels=8),
+        "ASFormer": lambda: L.ASFormer(8, 3, num_layers=3, num_channels=8),
+        "SingleStageTCN": lambda: L.SingleStageTCN(8, 3, num_layers=3, num_channels=8),
+        "DilatedResidualLayer": lambda: L.DilatedResidualLayer(8, 2),
+        "DualDilatedLayer": lambda: L.DualDilatedLayer(8, 1, 4),
+        "ASFormerBlock": lambda: L.ASFormerBlock(8, 4),
+        "WindowedAttention": lambda: L.WindowedAttention(8, block_size=4),
+        "WindowedAttention-full": lambda: L.WindowedAttention(8, window="full"),
+        "MultiScaleEncoderDecoder": lambda: L.MultiScaleEncoderDecoder(8, 4, 2),
+        "MFAI": lambda: L.MFAI(8, 3, channels=16, num_scales=3, num_interaction_scales=2, num_heads=2),
+        "SoftPatternStrengthening": lambda: L.SoftPatternStrengthening(8),
+    }
+
+
+def _tensors(out):
+    """The tensors of a layer's output: a tensor, or a (named) tuple or list of them, nested."""
+    if out is None:
+        return []
+    if isinstance(out, torch.Tensor):
+        return [out]
+    values = out._asdict().values() if hasattr(out, "_asdict") else out
+    return [t for value in values for t in _tensors(value)]
+
+
+@pytest.mark.parametrize("name", sorted(_layers_with_channels_first_input()))
+def test_nan_in_padded_frames_changes_nothing(name):
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 40)
+    mask = torch.ones(2, 40, dtype=torch.bool)
+    mask[0, 10:12] = False  # a hole: the padded path, not the ragged one
+    mask[1, 30:] = False
+    noisy = x.clone()
+    noisy[0, :, 10:12] = float("nan")
+    noisy[1, :, 30:] = float("inf")
+    module = _layers_with_channels_first_input()[name]().eval()
+    for got, expected in zip(_tensors(module(noisy, mask)), _tensors(module(x, mask))):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
+        assert not torch.isnan(got).any()
+
+
+def test_fact_blocks_ignore_nan_in_padded_tokens_and_frames():
+    from actseg.layers import ActionTokenDecoderLayer, CrossAttentionUpdate, TokenSelfAttentionLayer
+
+    torch.manual_seed(0)
+    frame_mask = torch.ones(2, 20, dtype=torch.bool)
+    frame_mask[0, 5:7] = False
+    frame_mask[1, 15:] = False
+    token_mask = torch.tensor([[True, True, False, True], [True, False, False, True]])
+    frames, tokens = torch.randn(2, 20, 16), torch.randn(2, 4, 16)
+    nan = torch.tensor(float("nan"))
+    noisy_frames = torch.where(frame_mask[..., None], frames, nan)
+    noisy_tokens = torch.where(token_mask[..., None], tokens, nan)
+    cross = CrossAttentionUpdate(16, 16, 16).eval()
+    for got, expected in zip(cross(noisy_frames, noisy_tokens, x_mask=frame_mask, y_mask=token_mask),
+                             cross(frames, tokens, x_mask=frame_mask, y_mask=token_mask)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    decoder = ActionTokenDecoderLayer(16, 16, num_heads=2, ff_channels=32).eval()
+    torch.testing.assert_close(decoder(noisy_tokens, noisy_frames, token_mask=token_mask, frame_mask=frame_mask),
+                               decoder(tokens, frames, token_mask=token_mask, frame_mask=frame_mask),
+                               rtol=0, atol=0)
+    self_attention = TokenSelfAttentionLayer(16, num_heads=2, ff_channels=32).eval()
+    torch.testing.assert_close(self_attention(noisy_tokens, token_mask=token_mask),
+                               self_attention(tokens, token_mask=token_mask), rtol=0, atol=0)

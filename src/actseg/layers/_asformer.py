@@ -30,6 +30,7 @@ from ._common import (
     pointwise,
     stage_count,
     valid_mask,
+    zero_padded,
 )
 
 __all__ = ["ASFormer", "ASFormerBlock"]
@@ -79,7 +80,7 @@ class ASFormerBlock(nn.Module):
             feature_input(value, self, self.channels, "value", B=x.shape[0], T=x.shape[2])
         m = float_mask(valid_mask(mask, x), x)
         # compositions call _forward on features already zero at padded frames (values: the attention masks them)
-        return self._forward(apply_mask(x, m), m, value)
+        return self._forward(zero_padded(x, m), m, value)
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor | None) -> Tensor:
         # in place: the convolution's backward does not need its output
@@ -110,7 +111,7 @@ class _ASFormerStage(nn.Module):
                 channel_scale: Tensor | None = None) -> tuple[Tensor, Tensor]:
         # input-channel dropout folded into the weights: (B, F, D) @ (B, D, T), x is never copied
         weight = None if channel_scale is None else self.conv_in.weight.squeeze(-1) * channel_scale.unsqueeze(1)
-        h = apply_mask(pointwise(self.conv_in, x, weight), m)
+        h = zero_padded(pointwise(self.conv_in, x, weight), m)
         for layer in self.layers:
             h = layer._forward(h, m, value)
         return apply_mask(pointwise(self.conv_out, h), m), h

@@ -24,6 +24,7 @@ from ._common import (
     float_mask,
     pointwise,
     valid_mask,
+    zero_padded,
 )
 
 __all__ = ["WINDOWS", "WindowedAttention"]
@@ -112,7 +113,10 @@ class WindowedAttention(nn.Module):
             value = x
         else:
             feature_input(value, self, self.value_channels, "value", B=x.shape[0], T=x.shape[2])
-        return self._forward(x, float_mask(valid_mask(mask, x), x), value)
+        m = float_mask(valid_mask(mask, x), x)
+        # compositions call _forward on features already zero at padded frames; here they may hold NaN
+        padded_x = zero_padded(x, m)
+        return self._forward(padded_x, m, padded_x if value is x else zero_padded(value, m))
 
     def _forward(self, x: Tensor, m: Tensor | None, value: Tensor, scale: float = 1.0) -> Tensor:
         """The layer times ``scale`` (ASFormer's ``α``, applied inside the output product)."""

@@ -78,6 +78,13 @@ def apply_mask(x: Tensor, m: Tensor | None) -> Tensor:
     return x if m is None else x * m
 
 
+def zero_padded(x: Tensor, m: Tensor | None) -> Tensor:
+    """``x`` with zeros at padded frames (``m`` as in :func:`apply_mask`): ``where``, not a product, for the
+    first features of a stage, which may hold NaN/inf from the caller's padding (``NaN · 0`` is NaN and a
+    temporal convolution would carry it into valid frames)."""
+    return x if m is None else torch.where(m > 0, x, x.new_zeros(()))
+
+
 def pointwise(conv: torch.nn.Conv1d, x: Tensor, weight: Tensor | None = None, scale: float = 1.0) -> Tensor:
     """``scale ·`` the 1×1 ``conv`` of ``x`` ``(B, C_in, T)`` (channels first or a transposed view) as one product.
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import Dropout, channel_count, check_parameter_count, float_mask, valid_mask
+from ._common import Dropout, channel_count, check_parameter_count, float_mask, valid_mask, zero_padded
 
 __all__ = ["DSMI", "SKELETON_LAYOUTS", "MultiScaleGraphConv", "multiscale_adjacency",
            "skeleton_edges"]
@@ -268,8 +268,8 @@ class MultiScaleGraphConv(nn.Module):
                        min_sizes={"T": 1})
         _checks.module_tensor(x, "x", self)
         m = float_mask(valid_mask(mask, x[..., 0]), x)  # (B, 1, T)
-        if m is not None:  # where, not a product: NaN in padding (missing skeletons) must not reach the statistics
-            x = torch.where(m.unsqueeze(-1) > 0, x, x.new_zeros(()))
+        if m is not None:  # NaN in padding (missing skeletons) must not reach the batch statistics
+            x = zero_padded(x, m.unsqueeze(-1))
         if self.training and self.dropout.p > 0:
             y = self.aggregate_support(x)
         else:
@@ -320,8 +320,8 @@ def _joint_modalities(x: Tensor, center_joint: int, mask: Tensor | None = None) 
     motion; a hole in the mask breaks the difference on both sides). Padded frames are 0 in all three.
     ``mask`` is the checked ``(B, 1, T)`` float mask or ``None``.
     """
-    if mask is not None:  # where, not a product: NaN in padded frames (missing skeletons) must not leak
-        x = torch.where(mask.unsqueeze(-1) > 0, x, x.new_zeros(()))
+    if mask is not None:  # NaN in padded frames (missing skeletons) must not leak
+        x = zero_padded(x, mask.unsqueeze(-1))
     relative = x - x[..., center_joint:center_joint + 1]
     motion = torch.zeros_like(x)
     both = None if mask is None else (mask[..., 1:] * mask[..., :-1]).unsqueeze(-1)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import _checks
-from ._common import Dropout, channel_count, check_parameter_count, compiling, ragged_lengths
+from ._common import Dropout, channel_count, check_parameter_count, compiling, ragged_lengths, zero_padded
 
 __all__ = ["ActionTokenDecoderLayer", "CrossAttentionUpdate", "TokenSelfAttentionLayer"]
 
@@ -159,7 +159,8 @@ def attention(query: Tensor, key: Tensor, value: Tensor, weights: tuple[Tensor, 
 
 
 def _zero_padded(x: Tensor, mask: Tensor | None) -> Tensor:
-    return x if mask is None else x * mask.unsqueeze(-1).to(x.dtype)
+    """Channels-last ``x`` ``(B, L, C)``, zeros where the ``(B, L)`` bool ``mask`` is False (:func:`zero_padded`)."""
+    return x if mask is None else zero_padded(x, mask.unsqueeze(-1))
 
 
 def per_video_inputs(tensors: dict[str, tuple[Tensor | None, str]],
@@ -262,6 +263,7 @@ class CrossAttentionUpdate(nn.Module):
         y_mask = _sequence_mask(y_mask, y, "y_mask")
         x_pos = _position(x_pos, x, "x_pos") if self.positional else None
         y_pos = _position(y_pos, y, "y_pos") if self.positional else None
+        x, y = _zero_padded(x, x_mask), _zero_padded(y, y_mask)  # padding may hold NaN: 0 · NaN is NaN
         calls = per_video_inputs({"x": (x, "x_mask"), "y": (y, "y_mask"), "x_pos": (x_pos, "x_mask"),
                                   "y_pos": (y_pos, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
         if calls is None:
@@ -387,6 +389,7 @@ class ActionTokenDecoderLayer(_FeedForward):
         frame_mask = _sequence_mask(frame_mask, frames, "frame_mask")
         token_pos = _position(token_pos, tokens, "token_pos")
         frame_pos = _position(frame_pos, frames, "frame_pos")
+        tokens, frames = _zero_padded(tokens, token_mask), _zero_padded(frames, frame_mask)  # may hold NaN
         calls = per_video_inputs({"tokens": (tokens, "token_mask"), "frames": (frames, "frame_mask"),
                                   "token_pos": (token_pos, "token_mask"), "frame_pos": (frame_pos, "frame_mask")},
                                  {"token_mask": token_mask, "frame_mask": frame_mask})
@@ -451,6 +454,7 @@ class TokenSelfAttentionLayer(_FeedForward):
     def forward(self, tokens: Tensor, token_pos: Tensor | None = None, token_mask: Tensor | None = None) -> Tensor:
         _sequence(tokens, "tokens", self, self.channels)
         token_mask = _sequence_mask(token_mask, tokens, "token_mask")
+        tokens = _zero_padded(tokens, token_mask)  # padding may hold NaN: 0 · NaN is NaN
         p = self.p if self.training else 0.0
         q = _with_position(tokens, _position(token_pos, tokens, "token_pos"))
         t = self.norm1(tokens + self.dropout(_mha(self.self_attn, q, q, tokens, token_mask, p)))

@@ -41,6 +41,7 @@ from ._common import (
     float_mask,
     layer_count,
     valid_mask,
+    zero_padded,
 )
 from ._interaction import ActionTokenDecoderLayer, CrossAttentionUpdate, _heads
 from ._tcn import DilatedResidualLayer, _drl_parameters
@@ -219,7 +220,7 @@ class MultiScaleEncoderDecoder(nn.Module):
         for _ in range(self.num_scales):
             masks.append(None if mask is None else downsample_mask(masks[-1]))
         floats = [None if b is None else float_mask(b, x) for b in masks]
-        skips = [apply_mask(self.conv_in(x), floats[0])]
+        skips = [zero_padded(self.conv_in(x), floats[0])]
         for u, level in enumerate(self.encoder, start=1):
             h = apply_mask(level.downsample(skips[-1]), floats[u])
             skips.append(level.block._forward(h, floats[u], None))

@@ -36,6 +36,7 @@ from ._common import (
     model_input,
     stage_count,
     valid_mask,
+    zero_padded,
 )
 
 __all__ = [
@@ -97,7 +98,7 @@ class DilatedResidualLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         feature_input(x, self, self.channels)
         m = float_mask(valid_mask(mask, x), x)
-        return self._forward(apply_mask(x, m), m)  # compositions call _forward on features already zero there
+        return self._forward(zero_padded(x, m), m)  # compositions call _forward on features already zero there
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.dropout(self.conv_1x1(F.relu(dilated_conv(self.conv_dilated, x))))
@@ -131,7 +132,7 @@ class _Stage(nn.Module):
 
     def forward_features(self, x: Tensor, m: Tensor | None) -> tuple[Tensor, Tensor]:
         """``(logits, features)`` with an already converted ``(B, 1, T)`` float mask ``m``."""
-        h = apply_mask(self.conv_in(x), m)
+        h = zero_padded(self.conv_in(x), m)
         for layer in self.layers:
             h = layer._forward(h, m)
         return apply_mask(self.conv_out(h), m), h
@@ -251,7 +252,7 @@ class DualDilatedLayer(nn.Module):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         feature_input(x, self, self.channels)
         m = float_mask(valid_mask(mask, x), x)
-        return self._forward(apply_mask(x, m), m)  # compositions call _forward on features already zero there
+        return self._forward(zero_padded(x, m), m)  # compositions call _forward on features already zero there
 
     def _forward(self, x: Tensor, m: Tensor | None) -> Tensor:
         h = self.conv_fusion(torch.cat([dilated_conv(self.conv_large, x), dilated_conv(self.conv_small, x)], dim=1))
