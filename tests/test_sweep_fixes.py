@@ -466,3 +466,80 @@ def test_fact_blocks_ignore_nan_in_padded_tokens_and_frames():
     self_attention = TokenSelfAttentionLayer(16, num_heads=2, ff_channels=32).eval()
     torch.testing.assert_close(self_attention(noisy_tokens, token_mask=token_mask),
                                self_attention(tokens, token_mask=token_mask), rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------ round 4: losses, io
+
+
+def test_focal_loss_of_classes_masked_with_minus_infinity_has_a_finite_gradient():
+    from actseg.losses import focal_loss
+
+    for gamma in (0.0, 0.5, 2.0):
+        logits = torch.tensor([[[3.0, 1.0], [float("-inf"), 0.5], [float("-inf"), float("-inf")]]],
+                              dtype=torch.float64, requires_grad=True)
+        loss = focal_loss(logits, torch.tensor([[0, 1]]), gamma=gamma, reduction="sum")
+        loss.backward()
+        assert torch.isfinite(logits.grad).all(), gamma
+        # frame 0 is certain (p = 1): no loss and no gradient; frame 1 as with the -inf class left out
+        assert logits.grad[0, :, 0].abs().max().item() == 0.0
+        alone = logits.detach()[:, :2, 1:].clone().requires_grad_()
+        torch.testing.assert_close(loss, focal_loss(alone, torch.tensor([[1]]), gamma=gamma, reduction="sum"))
+
+
+def test_focal_heatmap_target_gradient_is_finite_at_positives_for_fractional_beta():
+    from actseg.losses import focal_heatmap_loss
+
+    target = torch.tensor([[1.0, 0.2]], dtype=torch.float64, requires_grad=True)
+    focal_heatmap_loss(torch.zeros(1, 2, dtype=torch.float64), target, beta=0.5).backward()
+    assert target.grad[0, 0].item() == 0.0 and torch.isfinite(target.grad).all()
+
+
+def test_focal_loss_refuses_class_weights_with_the_tags_form():
+    from actseg.losses import FocalLoss, focal_loss
+
+    logits, target = torch.zeros(1, 2, 3), torch.zeros(1, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r"weight: expected None with reference='tags'"):
+        focal_loss(logits, target, weight=torch.ones(2), reference="tags")
+    with pytest.raises(ValueError, match=r"weight: expected None with reference='tags'"):
+        FocalLoss(weight=torch.ones(2), reference="tags")(logits, target)
+
+
+def test_losses_of_empty_batches_and_empty_videos_are_zero():
+    from actseg.losses import GlobalMaskLoss, biou_loss, redundancy_loss
+
+    assert similarity_smoothing_loss(torch.zeros(0, 3, 5), torch.zeros(0, 4, 5)).item() == 0.0
+    assert biou_loss(torch.zeros(2, 3, 0), torch.zeros(2, 3, 0)).item() == 0.0
+    assert GlobalMaskLoss()(torch.zeros(2, 0, 0), torch.zeros(2, 0, 0)).item() == 0.0
+    empty = torch.ones(2, 0, dtype=torch.bool)
+    assert redundancy_loss(torch.rand(2, 0, 0), torch.rand(2, 0, 0), empty, empty).item() == 0.0
+    assert global_parse_loss(torch.zeros(2, 3, 0), torch.tensor([0, 1])).item() == 0.0
+
+
+def test_writers_refuse_what_their_readers_could_not_read_back(tmp_path):
+    from actseg.io import write_activitynet_predictions, write_label_file
+    from actseg.segments import Segments
+
+    with pytest.raises(ValueError, match="expected class names without NUL characters"):
+        write_label_file(tmp_path / "v.txt", [0, 1], {"a\x00": 0, "b": 1})
+    with pytest.raises(ValueError, match=r"detections\['v'\]: expected end > start in seconds"):
+        write_activitynet_predictions(tmp_path / "p.json", {"v": Segments([7.0], [7.000000000000001], [0], [0.5])},
+                                      ["Run"], fps=3.0)
+
+
+def test_reassemble_rounds_the_mean_of_equal_confidences_half_up():
+    from actseg.postprocess import reassemble
+
+    actions = ([0, 9], [1.0, 1.0], [0, 1])
+    for weight in (0.1, 0.3, 1.0, 1e308):
+        assert reassemble(actions, ([3, 4], [weight, weight]), 10).starts.tolist() == [0, 4], weight
+    assert reassemble(([0, 4], [1.0, 1.0], [0, 1]), ([1, 3], [1e308, 1e308]), 5).starts.tolist() == [0, 2]
+
+
+def test_unsigned_labels_beyond_int64_are_named_not_wrapped():
+    from actseg.postprocess import refine_by_boundaries, relabel_short_segments
+
+    labels = np.array([2**63 + 1, 5, 5], dtype=np.uint64)
+    with pytest.raises(ValueError, match=r"labels: expected integers < 2\*\*63, got 9223372036854775809"):
+        relabel_short_segments(labels)
+    with pytest.raises(ValueError, match=r"scores_or_labels: expected integers < 2\*\*63"):
+        refine_by_boundaries(labels, np.zeros(3))

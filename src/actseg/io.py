@@ -172,7 +172,7 @@ def write_label_file(
 
     Raises:
         ValueError: ``labels`` is empty, not 1-D or holds an id missing from ``mapping``; ``mapping``
-            gives one id to two names, or a written name is empty or contains whitespace;
+            gives one id to two names, or a written name is empty or contains whitespace or NUL;
             ``layout`` is unknown.
         TypeError: ``labels`` is not an integer array, or ``mapping`` is not a mapping.
 
@@ -447,7 +447,7 @@ def write_activitynet_predictions(path: _Path, detections: Mapping[str, Segments
             is not a list of strings, ``fps`` is not a number or a mapping of numbers.
         ValueError: a ``Segments`` without scores or with non-finite scores, a label outside
             ``0 .. K-1``, duplicate or empty class names, ``fps <= 0`` or missing for a video, or
-            times that are not finite in seconds.
+            times that are not finite in seconds or whose segment collapses there (``end <= start``).
 
     Example:
         >>> import tempfile, pathlib
@@ -486,6 +486,12 @@ def write_activitynet_predictions(path: _Path, detections: Mapping[str, Segments
         if not (np.isfinite(starts).all() and np.isfinite(ends).all()):
             raise ValueError(f"detections[{video!r}]: expected finite times in seconds (frames / fps), got "
                              f"infinite values with fps={rate}")
+        collapsed = np.flatnonzero(ends <= starts)  # a segment shorter than the rounding of the division
+        if collapsed.size:
+            i = int(collapsed[0])
+            raise ValueError(f"detections[{video!r}]: expected end > start in seconds (frames / fps), got "
+                             f"[{starts[i].item()!r}, {ends[i].item()!r}] from frames [{seg.starts[i].item()!r}, "
+                             f"{seg.ends[i].item()!r}) at index {i} with fps={rate}")
         results[video] = [{"label": names[label], "score": score, "segment": [start, end]} for label, score, start, end
                           in zip(seg.labels.tolist(), seg.scores.tolist(), starts.tolist(), ends.tolist())]
     text = json.dumps({"version": "VERSION 1.3", "results": results, "external_data": {}}, allow_nan=False)
@@ -668,7 +674,7 @@ def _names_to_ids(names: np.ndarray, mapping: Mapping[str, int], path: _Path) ->
 
 def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
     """Vectorised id -> name lookup of ``(T,)`` ids; ValueError for ids missing from ``mapping``, or for
-    names that cannot be written (empty, or containing whitespace)."""
+    names that cannot be written (empty, or containing whitespace or NUL)."""
     name_of: dict[int, str] = {}
     for name, class_id in mapping.items():
         key = int(class_id)
@@ -691,6 +697,8 @@ def _ids_to_names(ids: np.ndarray, mapping: Mapping[str, int]) -> list[str]:
                 "mapping: expected class names without whitespace (MS-TCN label files and mapping.txt "
                 f"separate names by whitespace), got {name!r} for id {int(i)}"
             )
+        if "\x00" in name:  # numpy's str arrays, which the reader uses, drop trailing NULs
+            raise ValueError(f"mapping: expected class names without NUL characters, got {name!r} for id {int(i)}")
     table = np.array([name_of[int(i)] for i in unique], dtype=object)
     return table[inverse.reshape(-1)].tolist()
 

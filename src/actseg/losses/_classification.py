@@ -62,7 +62,8 @@ def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, ga
         - Unlabelled and padded frames are replaced by zeros before any arithmetic: whatever they hold
           (NaN, ±inf) reaches neither the value nor the gradient.
         - ``reference="tags"``: the TAGS code's form, the focal factor applied to the batch-mean
-          cross-entropy ``CE``: ``(1 − e^{−CE})^γ · CE`` (a scalar; ``reduction`` must be ``"mean"``).
+          cross-entropy ``CE``: ``(1 − e^{−CE})^γ · CE`` (a scalar; ``reduction`` must be ``"mean"`` and
+          ``weight`` ``None``).
 
     Args:
         logits: ``(B, K, T)`` class logits.
@@ -98,13 +99,21 @@ def focal_loss(logits: Tensor, target: Tensor, mask: Tensor | None = None, *, ga
     log_z = torch.logsumexp(x, dim=1)
     log_p = x.gather(1, safe_target).squeeze(1) - log_z  # (B, T)
     if reference == "tags":
+        if weight is not None:
+            raise ValueError("weight: expected None with reference='tags' (TAGS' focal loss has no class weights), "
+                             "got a tensor")
         ce = reduce_loss(-log_p, "mean", keep)
         positive = ce > 0  # a perfect batch: CE = 0, factor 0 (γ > 0), no 0^γ in the gradient
         factor = _focal_factor(torch.log(-torch.expm1(-torch.where(positive, ce, ce.new_ones(())))), gamma)
         return torch.where(positive | (gamma == 0), factor, factor.new_zeros(())) * ce
     if classes > 1:
         rest = x.scatter(1, safe_target, float("-inf"))
-        factor = _focal_factor(torch.logsumexp(rest, dim=1) - log_z, gamma)
+        # every other class at -inf (masked classes): p = 1 exactly; logsumexp of an all -inf row has a NaN
+        # gradient, so that row is summed as zeros and set to -inf after
+        certain = torch.isneginf(rest).all(dim=1)
+        log_rest = torch.logsumexp(torch.where(certain.unsqueeze(1), rest.new_zeros(()), rest), dim=1)
+        log_rest = torch.where(certain, log_rest.new_tensor(float("-inf")), log_rest)
+        factor = _focal_factor(log_rest - log_z, gamma)
     else:  # one class: p = 1 always, (1 − p)^γ = 0^γ
         factor = torch.full_like(log_p, 1.0 if gamma == 0 else 0.0)
     values = -factor * log_p

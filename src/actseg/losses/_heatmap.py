@@ -91,7 +91,9 @@ def focal_heatmap_loss(logits: Tensor, target: Tensor, mask: Tensor | None = Non
     log_p, log_q = F.logsigmoid(x), F.logsigmoid(-x)  # log ŷ, log(1 − ŷ)
     positive = y == 1  # y is zero at padded frames: no padded positive
     pos_term = -(1 - gamma) * torch.exp(alpha * log_q) * log_p
-    neg_term = -gamma * (1 - y).pow(beta) * torch.exp(alpha * log_p) * log_q
+    # (1 − y)^β at positives is not used, but its derivative there is infinite for β < 1 (0 · inf = NaN
+    # in the target's gradient): the positives' base is 1
+    neg_term = -gamma * torch.where(positive, y.new_ones(()), 1 - y).pow(beta) * torch.exp(alpha * log_p) * log_q
     values = torch.where(positive, pos_term, neg_term)
     return reduce_loss(values, reduction, keep, denominator=_normalizer(positive, normalizer))
 

@@ -121,6 +121,8 @@ class DiceLoss(nn.Module):
 
 def _erode(x: Tensor, kernel_size: int) -> Tensor:
     """Soft morphological erosion along the last axis: a min-pool with zero padding (outside = background)."""
+    if x.numel() == 0:  # nothing to erode (T = 0 or an empty batch); max_pool1d refuses empty input
+        return x
     half = kernel_size // 2
     padded = F.pad(x, (half, half))
     return -F.max_pool1d(-padded.flatten(0, 1).unsqueeze(1), kernel_size, stride=1).squeeze(1).view_as(x)
@@ -319,8 +321,9 @@ def redundancy_loss(probs: Tensor, target: Tensor, foreground: Tensor, mask: Ten
         probs, target = where_kept(probs, rows), where_kept(target, rows)
     p, g, keep = binary_inputs(probs, target, mask, "probs", min_ndim=3, max_ndim=3)
     _checks.values_in_range(p, "probs", low=0.0, high=1.0, finite=True, what="probabilities")
-    rows = foreground if keep is None else foreground & keep[:, 0]
-    frames = torch.full((batch,), length, device=p.device) if keep is None else keep[:, 0].sum(-1)
+    valid = None if keep is None else frame_mask(mask, foreground)  # (B, T), also when T = 0
+    rows = foreground if valid is None else foreground & valid
+    frames = torch.full((batch,), length, device=p.device) if valid is None else valid.sum(-1)
     squared = where_kept((p - g).pow(2), rows.unsqueeze(-1)).sum((1, 2))
     per_video = squared / (rows.sum(-1) * frames).clamp(min=1).to(squared.dtype)
     return reduce_loss(per_video, reduction, rows.sum(-1) > 0)

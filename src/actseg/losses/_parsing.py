@@ -111,11 +111,11 @@ def global_parse_loss(frame_logits: Tensor, labels: Tensor, mask: Tensor | None 
     check_reduction(reduction)
     keep = frame_mask(mask, frame_logits)
     x = where_kept(_checks.upcast_half(frame_logits), keep)  # padded frames: zeros before any arithmetic
-    if keep is None:
+    if keep is None and x.shape[-1] > 0:
         pooled = x.mean(-1)
         counted = None
-    else:
-        frames = keep[:, 0].sum(-1)
+    else:  # the mean over each instance's valid frames (T = 0: none, every instance is left out)
+        frames = keep[:, 0].sum(-1) if keep is not None else torch.zeros(batch, dtype=torch.long, device=x.device)
         pooled = x.sum(-1) / frames.clamp(min=1).unsqueeze(1).to(x.dtype)
         counted = frames > 0  # an instance without a valid frame has no prediction: left out
         labels = torch.where(counted, labels, torch.full_like(labels, -100))

@@ -245,7 +245,7 @@ def similarity_smoothing_loss(logits: Tensor, features: Tensor, mask: Tensor | N
             per_video.append(terms.mean())
         else:
             per_video.append(x.sum() * 0)  # fewer than two valid frames: no pair, no term
-    values = torch.stack(per_video)
+    values = torch.stack(per_video) if per_video else _checks.upcast_half(logits).new_zeros(0)  # B = 0
     if reference == "asrf" or mask is None:
         return reduce_loss(values, reduction)
     # a video without a pair of valid frames is left out (0 in "none", not in the mean)

@@ -298,13 +298,19 @@ def watershed_batch(h, mask, has_mask, thr, cap, ints, out_score, info):  # prag
 def _weighted_frame(pos, score, lo, hi):  # pragma: no cover - compiled
     """Confidence-weighted mean of ``pos[lo:hi]`` (plain mean if the weights sum to 0), rounded half up
     and kept in ``[min, max]`` of those integer positions."""
+    # weights relative to the largest: equal confidences weigh exactly 1 (0.3 · 3 + 0.3 · 4 over 0.6 is
+    # 3.4999999999999996, which would round down) and huge finite ones do not overflow the sums
+    top = 0.0
+    for i in range(lo, hi):
+        top = max(top, score[i])
     total = 0.0
     acc = 0.0
     low = pos[lo]
     high = pos[lo]
     for i in range(lo, hi):
-        total += score[i]
-        acc += score[i] * pos[i]
+        w = score[i] / top if top > 0.0 else 0.0
+        total += w
+        acc += w * pos[i]
         low = min(low, pos[i])
         high = max(high, pos[i])
     if total > 0.0:

@@ -19,6 +19,7 @@ from .._checks import (
     choice,
     flag,
     index_value,
+    integer_array,
     is_tensor,
     mask_rows,
     real,
@@ -59,7 +60,7 @@ def _scores_or_labels(x: Any, name: str) -> tuple[np.ndarray, bool, bool]:
         if arr.ndim not in (1, 2):
             raise ValueError(f"{name}: expected integer labels of shape (B, T) or (T,), got {shape_str(arr.shape)}")
         single = arr.ndim == 1
-        arr = arr.astype(np.int64, copy=False)
+        arr = integer_array(arr, name)  # int64; uint64 ids beyond it are an error, not wrapped
         return np.ascontiguousarray(arr[None] if single else arr), False, single
     raise TypeError(f"{name}: expected floating class scores or integer labels, got dtype {arr.dtype}")
 
