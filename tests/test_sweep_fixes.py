@@ -543,3 +543,33 @@ def test_unsigned_labels_beyond_int64_are_named_not_wrapped():
         relabel_short_segments(labels)
     with pytest.raises(ValueError, match=r"scores_or_labels: expected integers < 2\*\*63"):
         refine_by_boundaries(labels, np.zeros(3))
+
+
+def test_fusion_parameters_without_gradient_are_the_documented_ones():
+    from actseg.layers import FusionMSTCNPlusPlus
+
+    torch.manual_seed(0)
+    model = FusionMSTCNPlusPlus(5, 6, 3, num_layers_pg=2, num_layers_r=2, num_refinement=1, num_channels=8)
+    x_a, x_b = torch.randn(2, 5, 16), torch.randn(2, 6, 16)
+    model(x_a, x_b).sum().backward()
+    unused = sorted(name for name, p in model.named_parameters() if p.grad is None)
+    assert unused == [f"branch_{b}.refinements.0.conv_out.{w}" for b in "ab" for w in ("bias", "weight")]
+    model.zero_grad(set_to_none=True)
+    sum(out.sum() for out in model.forward_all(x_a, x_b)).backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_graph_matching_in_half_precision_with_padded_or_isolated_nodes_is_finite():
+    from actseg.layers import GraphMatching
+
+    torch.manual_seed(0)
+    matching = GraphMatching(4, 8, 8)
+    features = torch.randn(1, 3, 4)
+    full, isolated = torch.ones(1, 3, 3), torch.tensor([[[0.0, 1, 0], [1, 0, 0], [0, 0, 0]]])
+    for adjacency, n1 in ((full, torch.tensor([2])), (isolated, torch.tensor([3]))):
+        half = [t.half() for t in matching.half()(features.half(), features.half(), adjacency.half(),
+                                                   adjacency.half(), n1, torch.tensor([3]))]
+        single = matching.float()(features, features, adjacency, adjacency, n1, torch.tensor([3]))
+        for h, s in zip(half, single):
+            assert torch.isfinite(h).all()
+            torch.testing.assert_close(h.float(), s, atol=2e-2, rtol=2e-2)

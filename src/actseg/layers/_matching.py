@@ -186,6 +186,12 @@ class _GraphConv(nn.Module):
                 torch.baddbmm(u[:, size1:], adj2, a[:, size1:]))
 
 
+def _column_normalised(adjacency: Tensor) -> Tensor:
+    """Columns L1-normalised, as pygmtools' ``F.normalize(A, p=1, dim=-2)``; half precision in float32 (its
+    ``eps = 1e-12`` rounds to 0 in float16, and an empty column, a padded or isolated node, would be 0/0)."""
+    return F.normalize(_checks.upcast_half(adjacency), p=1, dim=-2).to(adjacency.dtype)
+
+
 class GraphMatching(nn.Module):
     r"""PCA-GM graph matching (RTK §3.2; Wang et al., ICCV 2019 / TPAMI 2020), channels-last as pygmtools.
 
@@ -270,8 +276,8 @@ class GraphMatching(nn.Module):
         valid2 = (torch.arange(size2, device=n2.device) < n2[:, None]).unsqueeze(-1)
         # padded nodes: no features, no edges (columns L1-normalised as pygmtools' F.normalize(A, p=1, dim=-2))
         emb = torch.cat([torch.where(valid1, feat1, 0.0), torch.where(valid2, feat2, 0.0)], dim=1)
-        adj1 = F.normalize(torch.where(valid1 & valid1.transpose(1, 2), A1, 0.0), p=1, dim=-2)
-        adj2 = F.normalize(torch.where(valid2 & valid2.transpose(1, 2), A2, 0.0), p=1, dim=-2)
+        adj1, adj2 = (_column_normalised(torch.where(valid & valid.transpose(1, 2), A, 0.0))
+                      for A, valid in ((A1, valid1), (A2, valid2)))
         last = len(self.gconvs) - 1
         for i, gconv in enumerate(self.gconvs):
             emb1, emb2 = gconv(adj1, adj2, emb, size1)

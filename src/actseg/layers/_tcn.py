@@ -361,6 +361,12 @@ class FusionMSTCNPlusPlus(nn.Module):
     The paper leaves open whether the fused features feed the next stage; here they do not (the branches
     stay independent, so each can be pre-trained alone first, as the paper's two-step training does).
 
+    A loss on :meth:`forward`'s fused predictions alone does not reach each branch's last stage
+    classifier (``branch_a/b.refinements[-1].conv_out``, or ``generation.conv_out`` when
+    ``num_refinement = 0``): fused predictions come from stage features, and the last stage's logits
+    feed nothing. Supervise the branch logits of :meth:`forward_all` as well (every parameter then has
+    a gradient), or wrap the model in ``DistributedDataParallel(..., find_unused_parameters=True)``.
+
     Args:
         in_channels_a: input channels of branch A (e.g. flattened heatmap features).
         in_channels_b: input channels of branch B (e.g. 2048 for I3D RGB features).
