@@ -573,3 +573,44 @@ def test_graph_matching_in_half_precision_with_padded_or_isolated_nodes_is_finit
         for h, s in zip(half, single):
             assert torch.isfinite(h).all()
             torch.testing.assert_close(h.float(), s, atol=2e-2, rtol=2e-2)
+
+
+# ----------------------------------------------------------------------------- round 6: outputs beyond budget
+
+
+def test_outputs_far_larger_than_their_inputs_are_refused_up_front():
+    from actseg.layers import WindowedAttention, keypoint_graphs
+    from actseg.postprocess import decode_global_masks, gaussian_smoothing
+    from actseg.segments import segment_iou
+    from actseg.targets import resample_snippets
+
+    rows = np.stack([np.arange(50_000.0), np.arange(50_000.0) + 1], 1)
+    for convert in (np.asarray, torch.from_numpy):
+        with pytest.raises(ValueError, match=r"a, b: expected an output of at most 2\*\*31 elements, got N·M"):
+            segment_iou(convert(rows), convert(rows))
+    with pytest.raises(ValueError, match="attention: expected an output of at most 2"):
+        local_parse_loss(torch.rand(1, 50_000, 2), torch.zeros(1, 50_000, dtype=torch.long))
+    with pytest.raises(ValueError, match="max_nodes: expected an output of at most 2"):
+        keypoint_graphs(torch.rand(1, 2, 10), None, [[1, 2]], [[3]], max_nodes=10**6)
+    with pytest.raises(ValueError, match="block_size: expected an output of at most 2"):
+        WindowedAttention(4, window="sliding", block_size=2**15)(torch.rand(2, 4, 10))
+    with pytest.raises(ValueError, match="kernel_size: expected an output of at most 2"):
+        gaussian_smoothing(torch.rand(1, 2048, 3), kernel_size=2**20 + 1)
+    with pytest.raises(ValueError, match="thresholds: expected an output of at most 2"):
+        decode_global_masks(torch.rand(1, 3, 1000), torch.rand(1, 1000, 1000), num_anchors=1000,
+                            thresholds=list(np.linspace(0, 0.99, 5000)), max_candidates=None)
+    with pytest.raises(ValueError, match="num_snippets: expected an output of at most 2"):
+        resample_snippets(torch.rand(1, 4, 10), 2**31 - 1)
+
+
+def test_erosion_wider_than_the_video_is_exact_without_padding():
+    from actseg.losses import GlobalMaskLoss, biou_loss
+
+    torch.manual_seed(0)
+    logits, target = torch.randn(3, 20, dtype=torch.float64), (torch.rand(3, 20) > 0.5).double()
+    # every window wider than the video sees the zero padding: the same value for all such widths
+    expected = biou_loss(logits, target, kernel_size=41)
+    for kernel_size in (43, 2**20 - 1):
+        torch.testing.assert_close(biou_loss(logits, target, kernel_size=kernel_size), expected)
+    masks = torch.rand(1, 30, 30)
+    assert torch.isfinite(GlobalMaskLoss(kernel_size=2**20 - 1)(masks.logit(), (masks > 0.5).float()))

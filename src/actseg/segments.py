@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import (
+    elements,
     finite_values,
     id_set,
     index_value,
@@ -264,6 +265,7 @@ def segment_iou(a: Any, b: Any) -> Any:
         return _segment_iou_torch(a, b)
     a = _pair_array(a, "a")
     b = _pair_array(b, "b")
+    elements(a.shape[0] * b.shape[0], "a, b", "N·M")
     inter = np.clip(np.minimum(a[:, None, 1], b[None, :, 1]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
     union = (a[:, 1] - a[:, 0])[:, None] + (b[:, 1] - b[:, 0])[None, :] - inter
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -287,6 +289,7 @@ def _segment_iou_torch(a: Any, b: Any) -> Any:
         tensor(x, name, "(N, XY)", dtype="real", sizes={"XY": 2})
         finite_values(x, name)
         ordered_rows(x, name)
+    elements(a.shape[0] * b.shape[0], "a, b", "N·M")
     dtype = a.dtype if a.is_floating_point() else torch.get_default_dtype()
     a = a.to(dtype)
     b = b.to(device=a.device, dtype=dtype)

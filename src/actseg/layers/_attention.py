@@ -194,6 +194,7 @@ def windowed_attention(q: Tensor, k: Tensor, v: Tensor, valid: Tensor | None, bl
     k_win = _windows(F.pad(k, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c), strided view
     v_win = _windows(F.pad(v, (0, 0, halo, pad_q + halo)), width, bl)    # (B, nb, W, c_v)
     if window == "sliding":
+        _checks.elements(batch * nb * bl * width, "block_size", "B·blocks·block_size·2·block_size (sliding scores)")
         out = _explicit_band(q_blocks, k_win, v_win, keep, bl, scale)
     else:
         out = _fused(q_blocks, k_win, v_win * keep.transpose(-1, -2), keep, scale)

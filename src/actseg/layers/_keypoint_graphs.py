@@ -333,6 +333,8 @@ def keypoint_graphs(features: Tensor, labels: Any, action_points: Any, boundary_
             videos.append(_candidates_only(valid[b], a_pos, a_lab, b_pos, ignore_index))
     counts = np.array([v[0].size for v in videos], dtype=np.int64)
     size = int(counts.max(initial=0)) if cap is None else cap
+    _checks.elements(len(videos) * size * size, "max_nodes" if cap is not None else "action_points, boundary_points",
+                     "B·N·N (adjacency)")
     if cap is not None and counts.size and counts.max() > cap:
         b = int(np.argmax(counts))
         what = "ground-truth keypoints" if training else "candidates at valid frames"

@@ -124,6 +124,8 @@ def _erode(x: Tensor, kernel_size: int) -> Tensor:
     if x.numel() == 0:  # nothing to erode (T = 0 or an empty batch); max_pool1d refuses empty input
         return x
     half = kernel_size // 2
+    if half >= x.shape[-1]:  # every window reaches the zero padding (x >= 0): all eroded, no padded copy
+        return torch.zeros_like(x)
     padded = F.pad(x, (half, half))
     return -F.max_pool1d(-padded.flatten(0, 1).unsqueeze(1), kernel_size, stride=1).squeeze(1).view_as(x)
 

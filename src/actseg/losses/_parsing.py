@@ -49,6 +49,7 @@ def local_parse_loss(attention: Tensor, segment_ids: Tensor, mask: Tensor | None
     check_reduction(reduction)
     margin = _checks.real(margin, "margin", low=0.0)
     epsilon = _checks.real(epsilon, "epsilon", low=0.0, low_open=True)
+    _checks.elements(batch * length * length, "attention", "B·T·T (all frame pairs)")
     keep = frame_mask(mask, attention, time_dim=1)
     alpha = where_kept(_checks.upcast_half(attention), keep)  # padded frames: zeros before any arithmetic
     valid = torch.ones(batch, length, dtype=torch.bool, device=alpha.device) if keep is None else keep[..., 0]

@@ -16,6 +16,7 @@ import numpy as np
 
 from .._checks import (
     choice,
+    elements,
     flag,
     instance_of,
     integer,
@@ -199,6 +200,7 @@ def decode_global_masks(
     else:
         rows = np.take_along_axis(gm, anchors[:, None, :], axis=2).transpose(0, 2, 1)
     rows = np.where(valid[:, None, :], rows, -np.inf)
+    elements(bsz * k * theta.shape[0] * t_len, "thresholds", "B·num_anchors·len(thresholds)·T")
     active = rows[:, :, None, :] > theta[None, None, :, None]  # (B, k, n_theta, T)
     active &= anchor_ok[:, :, None, None]
 

@@ -17,6 +17,7 @@ import numpy as np
 from .._checks import (
     as_tensor,
     choice,
+    elements,
     flag,
     index_value,
     integer_array,
@@ -431,6 +432,7 @@ def gaussian_smoothing(scores: Any, *, kernel_size: int = 15, sigma: float = 1.0
         got = shape_str(x.shape[1:] if single else x.shape)
         raise ValueError(f"scores: expected at least one class, got shape {got}")
     mask_arr = torch.from_numpy(mask_rows(mask, (batch, length), single)).to(x.device)
+    elements(n_classes * (length + int(kernel_size) - 1), "kernel_size", "K·(T + kernel_size − 1) (a padded video)")
     kernel = gaussian_kernel(int(kernel_size), float(sigma), normalize=normalize, dtype=x.dtype).to(x.device)
     weight = kernel.view(1, 1, -1).repeat(n_classes, 1, 1)
     pad = (int(kernel_size) - 1) // 2

@@ -195,6 +195,7 @@ def resample_snippets(features: Tensor, num_snippets: int, *, mask: Any = None) 
     tensor(features, "features", "(C, T)" if unbatched else "(B, C, T)", min_sizes={"T": 1})
     n = size(num_snippets, "num_snippets")
     x = features.unsqueeze(0) if unbatched else features
+    elements(x.shape[0] * x.shape[1] * n, "num_snippets", "B·C·num_snippets")
     if mask is not None and unbatched:
         raise ValueError(f"mask: expected None for unbatched features (C, T), got {type(mask).__name__}")
     mask = mask_tensor(mask, x.shape[0], x.shape[2], x.device)
