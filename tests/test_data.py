@@ -418,7 +418,8 @@ def anet(tmp_path):
 
 def test_activitynet_dataset_maps_seconds_to_feature_frames(anet):
     ds = ActivityNetDataset(anet / "gt.json", anet / "feats")
-    assert ds.video_ids == ("v_a", "v_b") and ds.class_names == ("Run", "Jump")
+    # labels numbered over the whole file ("Swim" only occurs in another subset): every subset shares the ids
+    assert ds.video_ids == ("v_a", "v_b") and ds.class_names == ("Run", "Jump", "Swim")
     assert ds.frames_per_second == {"v_a": 0.5, "v_b": 2.0}  # 10 frames over 20 s, 16 over 8 s
     item = ds[0]
     assert item["video_id"] == "v_a" and tuple(item["features"].shape) == (3, 10)

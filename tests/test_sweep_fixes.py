@@ -614,3 +614,39 @@ def test_erosion_wider_than_the_video_is_exact_without_padding():
         torch.testing.assert_close(biou_loss(logits, target, kernel_size=kernel_size), expected)
     masks = torch.rand(1, 30, 30)
     assert torch.isfinite(GlobalMaskLoss(kernel_size=2**20 - 1)(masks.logit(), (masks > 0.5).float()))
+
+
+# ------------------------------------------------------------------------------------- round 7: data
+
+
+def test_empty_float_boundaries_stay_float():
+    from actseg.segments import Segments
+
+    assert Segments([], [], []).starts.dtype == np.int64
+    assert Segments(np.zeros(0), np.zeros(0), np.zeros(0, np.int64)).ends.dtype == np.float64
+    assert Segments(torch.zeros(0), torch.zeros(0), torch.zeros(0, dtype=torch.long)).starts.dtype == np.float64
+    assert Segments(np.zeros(0, np.int32), np.zeros(0, np.int32), []).starts.dtype == np.int64
+
+
+def test_activitynet_datasets_of_two_subsets_share_class_ids(tmp_path):
+    import json
+
+    from actseg.data import ActivityNetDataset
+
+    database = {
+        "t1": {"subset": "training", "duration": 10.0,
+               "annotations": [{"segment": [1, 2], "label": "Walk"}, {"segment": [3, 4], "label": "Run"}]},
+        "v1": {"subset": "validation", "duration": 10.0,
+               "annotations": [{"segment": [1, 2], "label": "Run"}, {"segment": [3, 4], "label": "Walk"}]},
+        "v2": {"subset": "validation", "duration": 10.0, "annotations": [{"segment": [20, 30], "label": "Run"}]},
+    }
+    (tmp_path / "gt.json").write_text(json.dumps({"database": database}))
+    (tmp_path / "features").mkdir()
+    for video in database:
+        np.save(tmp_path / "features" / f"{video}.npy", np.zeros((3, 10), np.float32))
+    train = ActivityNetDataset(tmp_path / "gt.json", tmp_path / "features", subset="training")
+    val = ActivityNetDataset(tmp_path / "gt.json", tmp_path / "features")
+    assert train.class_names == val.class_names == ("Walk", "Run")
+    by_video = {val[i]["video_id"]: val[i]["segments"] for i in range(len(val))}
+    assert by_video["v1"].labels.tolist() == [1, 0]
+    assert len(by_video["v2"]) == 0 and by_video["v2"].starts.dtype == np.float64  # clipped away, still float

@@ -336,7 +336,8 @@ def read_activitynet_ground_truth(path: _Path, *, subset: str | None = "validati
         path: the JSON file (times in seconds).
         subset: keep the videos of this subset (``None``: all).
         mapping: label name -> class id; by default ids follow the order in which the names first
-            appear in the file, as the official evaluator's ``activity_index`` does.
+            appear among the videos of ``subset``, as the official evaluator's ``activity_index`` does
+            (``subset=None``: the whole file).
         class_ids: deprecated spelling of ``mapping`` (``DeprecationWarning``; removed in the next
             minor release).
 

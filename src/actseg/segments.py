@@ -32,8 +32,9 @@ class Segments:
     """The segments of one video: ``starts``, ``ends`` (half-open ``[start, end)``), ``labels``, ``scores``.
 
     All fields are 1-D numpy arrays of equal length ``N``. ``starts``/``ends`` are int64 when both
-    inputs are integers (frames, for segmentation) and float64 otherwise (for example seconds, for
-    localization); ``labels`` are int64 class ids; ``scores`` (optional, float64) are confidences.
+    inputs are integers (frames, for segmentation; an empty list counts as integers) and float64
+    otherwise (for example seconds, for localization; an empty float array or tensor stays float64);
+    ``labels`` are int64 class ids; ``scores`` (optional, float64) are confidences.
 
     Args:
         starts: ``(N,)`` first frame (or time) of each segment.
@@ -148,10 +149,14 @@ class Segments:
 
 
 def _boundary_array(x: Any, name: str) -> np.ndarray:
-    """Segment boundaries: int64 for integers (and empty input), float64 otherwise; finite, 1-D."""
+    """Segment boundaries: int64 for integers (and an empty list), float64 otherwise (an empty float array
+    or tensor included, so a video without segments keeps the dtype of the others); finite, 1-D."""
     arr = real_array(x, name, 1)
-    if arr.dtype.kind in "iu" or arr.size == 0:
-        return arr.astype(np.int64) if arr.size == 0 else integer_array(arr, name)
+    if arr.size == 0:
+        floating = (isinstance(x, np.ndarray) or is_tensor(x)) and arr.dtype.kind == "f"
+        return arr.astype(np.float64 if floating else np.int64)
+    if arr.dtype.kind in "iu":
+        return integer_array(arr, name)
     return arr.astype(np.float64, copy=False)
 
 

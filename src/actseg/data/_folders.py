@@ -196,7 +196,9 @@ class ActivityNetDataset(torch.utils.data.Dataset):
         features: the folder of ``<video>.npy`` files.
         subset: the videos of this subset (``None``: all).
         class_names: names of the class ids ``0 .. K-1``; default: the order in which labels first
-            appear in the file (as the official evaluator). ``.class_names`` holds the result.
+            appear in the whole file, every subset included (so datasets of two subsets share the ids;
+            the official evaluator numbers the labels of its subset only, which gives the same mAP).
+            ``.class_names`` holds the result.
         fps: video frames per second, or ``None`` (see above).
         feature_stride: video frames per feature frame, with ``fps`` (``>= 1``).
         mmap: open features with ``np.load(mmap_mode="r")``.
@@ -233,7 +235,10 @@ class ActivityNetDataset(torch.utils.data.Dataset):
         fps = real(fps, "fps", low=0.0, low_open=True, none=True)
         feature_stride = size(feature_stride, "feature_stride")
         self.mmap = flag(mmap, "mmap")
-        mapping = None if class_names is None else {name: i for i, name in enumerate(class_names)}
+        if class_names is None:  # numbered over the whole file: a training and a validation set share the ids
+            mapping = read_activitynet_ground_truth(annotations, subset=None)[1]
+        else:
+            mapping = {name: i for i, name in enumerate(class_names)}
         ground_truth, mapping = read_activitynet_ground_truth(annotations, subset=subset, mapping=mapping)
         self.class_names = tuple(class_names) if class_names is not None else tuple(mapping)
         database = json.loads(annotations.read_text(encoding="utf-8"))["database"] if fps is None else {}
