@@ -650,3 +650,25 @@ def test_activitynet_datasets_of_two_subsets_share_class_ids(tmp_path):
     by_video = {val[i]["video_id"]: val[i]["segments"] for i in range(len(val))}
     assert by_video["v1"].labels.tolist() == [1, 0]
     assert len(by_video["v2"]) == 0 and by_video["v2"].starts.dtype == np.float64  # clipped away, still float
+
+
+def test_fact_blocks_ignore_nan_in_holes_when_the_other_mask_is_a_prefix():
+    from actseg.layers import ActionTokenDecoderLayer, CrossAttentionUpdate
+
+    torch.manual_seed(0)
+    frame_mask = torch.ones(2, 20, dtype=torch.bool)
+    frame_mask[0, 5:7] = False  # holes here ...
+    frame_mask[1, 15:] = False
+    token_mask = torch.tensor([[True, True, True, False], [True, True, False, False]])  # ... a prefix here
+    frames, tokens = torch.randn(2, 20, 16), torch.randn(2, 4, 16)
+    nan = torch.tensor(float("nan"))
+    noisy_frames = torch.where(frame_mask[..., None], frames, nan)
+    noisy_tokens = torch.where(token_mask[..., None], tokens, nan)
+    cross = CrossAttentionUpdate(16, 16, 16).eval()
+    for x, y, xm, ym, cx, cy in ((noisy_frames, noisy_tokens, frame_mask, token_mask, frames, tokens),
+                                 (noisy_tokens, noisy_frames, token_mask, frame_mask, tokens, frames)):
+        torch.testing.assert_close(cross(x, y, x_mask=xm, y_mask=ym)[0], cross(cx, cy, x_mask=xm, y_mask=ym)[0],
+                                   rtol=0, atol=0)
+    decoder = ActionTokenDecoderLayer(16, 16, num_heads=2, ff_channels=32).eval()
+    torch.testing.assert_close(decoder(noisy_tokens, noisy_frames, token_mask=token_mask, frame_mask=frame_mask),
+                               decoder(tokens, frames, token_mask=token_mask, frame_mask=frame_mask), rtol=0, atol=0)

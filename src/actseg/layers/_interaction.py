@@ -263,7 +263,6 @@ class CrossAttentionUpdate(nn.Module):
         y_mask = _sequence_mask(y_mask, y, "y_mask")
         x_pos = _position(x_pos, x, "x_pos") if self.positional else None
         y_pos = _position(y_pos, y, "y_pos") if self.positional else None
-        x, y = _zero_padded(x, x_mask), _zero_padded(y, y_mask)  # padding may hold NaN: 0 · NaN is NaN
         calls = per_video_inputs({"x": (x, "x_mask"), "y": (y, "y_mask"), "x_pos": (x_pos, "x_mask"),
                                   "y_pos": (y_pos, "y_mask")}, {"x_mask": x_mask, "y_mask": y_mask})
         if calls is None:
@@ -284,6 +283,8 @@ class CrossAttentionUpdate(nn.Module):
 
     def _forward(self, x: Tensor, y: Tensor, x_pos: Tensor | None, y_pos: Tensor | None, x_mask: Tensor | None,
                  y_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        # padding may hold NaN (0 · NaN is NaN); a mask cut off per video is None here and costs nothing
+        x, y = _zero_padded(x, x_mask), _zero_padded(y, y_mask)
         xk, yq = _with_position(x, x_pos), _with_position(y, y_pos)
         p = self.dropout if self.training else 0.0
         cy = self.y_channels
@@ -389,7 +390,6 @@ class ActionTokenDecoderLayer(_FeedForward):
         frame_mask = _sequence_mask(frame_mask, frames, "frame_mask")
         token_pos = _position(token_pos, tokens, "token_pos")
         frame_pos = _position(frame_pos, frames, "frame_pos")
-        tokens, frames = _zero_padded(tokens, token_mask), _zero_padded(frames, frame_mask)  # may hold NaN
         calls = per_video_inputs({"tokens": (tokens, "token_mask"), "frames": (frames, "frame_mask"),
                                   "token_pos": (token_pos, "token_mask"), "frame_pos": (frame_pos, "frame_mask")},
                                  {"token_mask": token_mask, "frame_mask": frame_mask})
@@ -399,6 +399,7 @@ class ActionTokenDecoderLayer(_FeedForward):
 
     def _forward(self, tokens: Tensor, frames: Tensor, token_pos: Tensor | None, frame_pos: Tensor | None,
                  token_mask: Tensor | None, frame_mask: Tensor | None) -> Tensor:
+        tokens, frames = _zero_padded(tokens, token_mask), _zero_padded(frames, frame_mask)  # as CrossAttentionUpdate
         p = self.p if self.training else 0.0
         q = _with_position(tokens, token_pos)
         t = self.norm1(tokens + self.dropout(_mha(self.self_attn, q, q, tokens, token_mask, p)))
